@@ -1,0 +1,133 @@
+import type { Change, ColumnSchema, ForeignKeySchema, TableSchema } from '../protocol/index.ts';
+import type { ReplicaTx, RowValues } from '../engine/index.ts';
+
+export type Dialect = 'sqlite' | 'mysql' | 'postgres';
+export type Role = 'hub' | 'node';
+
+/** Differences between databases, stated once, as flags (never `if (dialect === …)`). */
+export interface AdapterCapabilities {
+  /** auto-increment ids become visible in commit order, so the change log id is a gap-free cursor */
+  readonly commitOrderedIds: boolean;
+  /** foreign key checks can be deferred to commit inside a transaction */
+  readonly deferrableForeignKeys: boolean;
+  /** DDL takes part in transactions */
+  readonly transactionalDdl: boolean;
+}
+
+/** A table as introspection finds it, before the hub config gives it a direction and policy. */
+export interface IntrospectedTable {
+  name: string;
+  columns: ColumnSchema[];
+  primaryKey: string[];
+  foreignKeys: ForeignKeySchema[];
+}
+
+/** One row the capture triggers wrote. */
+export interface CaptureRow {
+  seq: number;
+  table: string;
+  /** JSON array of the key values */
+  pk: string;
+  op: 'I' | 'U' | 'D';
+  /** changed columns of an update */
+  cols: string[] | null;
+  /** wall-clock milliseconds when the trigger fired */
+  ts: number;
+  hlc: string | null;
+}
+
+/** One entry of the hub's commit-ordered change log. */
+export interface LogEntry {
+  seq: number;
+  change: Change;
+  origin: string | null;
+}
+
+export interface NodeRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  joinedAt: number | null;
+  revokedAt: number | null;
+  ackedSeq: number;
+  pulledSeq: number;
+  lastSeen: number | null;
+}
+
+export interface ConflictRecord {
+  table: string;
+  pk: string;
+  kind: string;
+  column: string | null;
+  lost: string | null;
+  lostHlc: string;
+  winnerHlc: string;
+  origin: string | null;
+  rule: string;
+}
+
+/** Bookkeeping kept in the `_outpost_*` tables, the same on every dialect. */
+export interface BookkeepingTx {
+  getState(key: string): Promise<string | null>;
+  setState(key: string, value: string | null): Promise<void>;
+
+  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
+  setCaptureHlc(seq: number, hlc: string): Promise<void>;
+  deleteCaptureThrough(seq: number): Promise<void>;
+  captureStats(): Promise<{ count: number; maxSeq: number }>;
+
+  appendLog(change: Change, origin: string | null): Promise<number>;
+  readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number }>;
+  maxLogSeq(): Promise<number>;
+
+  createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;
+  nodeByName(name: string): Promise<NodeRecord | null>;
+  nodeByCodeHash(codeHash: string): Promise<NodeRecord | null>;
+  nodeByTokenHash(tokenHash: string): Promise<NodeRecord | null>;
+  setNodeToken(id: string, tokenHash: string, joinedAt: number): Promise<void>;
+  updateNode(id: string, fields: { ackedSeq?: number; pulledSeq?: number; lastSeen?: number; revokedAt?: number }): Promise<void>;
+  listNodes(): Promise<NodeRecord[]>;
+
+  addConflict(c: ConflictRecord, at: number): Promise<void>;
+  countConflicts(): Promise<number>;
+
+  putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void>;
+  getStaged(nodeId: string, from: number, to: number): Promise<string[]>;
+  clearStaged(nodeId: string): Promise<void>;
+}
+
+/** Everything valid inside one transaction. */
+export interface Tx extends ReplicaTx, BookkeepingTx {
+  /** stream a table's rows in primary-key order, a page at a time */
+  scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]>;
+}
+
+/**
+ * One database, any dialect. Every dialect implements this interface and
+ * passes the same conformance suite.
+ */
+export interface Adapter {
+  readonly dialect: Dialect;
+  readonly caps: AdapterCapabilities;
+  /** what the URL names, without credentials, for messages */
+  readonly description: string;
+
+  /** user tables (never `_outpost_*`) with columns, keys and foreign keys */
+  introspect(): Promise<IntrospectedTable[]>;
+  /** create the `_outpost_*` tables for this role (idempotent) */
+  installBookkeeping(role: Role): Promise<void>;
+  /**
+   * Install triggers for a synced table. `capture` records writes;
+   * `readonly` makes app writes fail (a `down` table on a node); `none` removes
+   * them. The first install records the rows already there as inserts.
+   */
+  installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none'): Promise<{ initialRows: number }>;
+  /** create a synced table that is missing here, from the hub's schema */
+  createTable(table: TableSchema): Promise<void>;
+
+  /** a write transaction whose changes the capture triggers do not record (echo suppression) */
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /** a read transaction over one consistent snapshot */
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,185 @@
+import type { Change } from '../protocol/index.ts';
+import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
+import type { SqlRunner } from './sql-runner.ts';
+
+/**
+ * The `_outpost_*` bookkeeping in SQL that every dialect accepts: `?`
+ * parameters, no upsert syntax, no dialect functions. Dialects create the
+ * tables (types differ) and supply the runner.
+ */
+export class SqlBookkeeping implements BookkeepingTx {
+  readonly #db: SqlRunner;
+
+  constructor(db: SqlRunner) {
+    this.#db = db;
+  }
+
+  async getState(key: string): Promise<string | null> {
+    const rows = await this.#db.all<{ v: string | null }>('SELECT v FROM _outpost_state WHERE k = ?', [key]);
+    return rows[0]?.v ?? null;
+  }
+
+  async setState(key: string, value: string | null): Promise<void> {
+    const n = await this.#db.run('UPDATE _outpost_state SET v = ? WHERE k = ?', [value, key]);
+    if (n === 0) await this.#db.run('INSERT INTO _outpost_state (k, v) VALUES (?, ?)', [key, value]);
+  }
+
+  async readCapture(o: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (o.afterSeq !== undefined) (where.push('seq > ?'), params.push(o.afterSeq));
+    if (o.throughSeq !== undefined) (where.push('seq <= ?'), params.push(o.throughSeq));
+    if (o.unstamped) where.push('hlc IS NULL');
+    params.push(o.limit);
+    const rows = await this.#db.all<{ seq: number | bigint; tbl: string; pk: string; op: string; cols: string | null; ts: number | bigint; hlc: string | null }>(
+      `SELECT seq, tbl, pk, op, cols, ts, hlc FROM _outpost_capture${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`,
+      params,
+    );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      table: r.tbl,
+      pk: r.pk,
+      op: r.op as CaptureRow['op'],
+      cols: r.cols === null ? null : r.cols.split(',').filter(Boolean),
+      ts: Number(r.ts),
+      hlc: r.hlc,
+    }));
+  }
+
+  async setCaptureHlc(seq: number, hlc: string): Promise<void> {
+    await this.#db.run('UPDATE _outpost_capture SET hlc = ? WHERE seq = ?', [hlc, seq]);
+  }
+
+  async deleteCaptureThrough(seq: number): Promise<void> {
+    await this.#db.run('DELETE FROM _outpost_capture WHERE seq <= ?', [seq]);
+  }
+
+  async captureStats(): Promise<{ count: number; maxSeq: number }> {
+    const [r] = await this.#db.all<{ n: number | bigint; m: number | bigint | null }>('SELECT COUNT(*) AS n, MAX(seq) AS m FROM _outpost_capture');
+    return { count: Number(r?.n ?? 0), maxSeq: Number(r?.m ?? 0) };
+  }
+
+  async appendLog(change: Change, origin: string | null): Promise<number> {
+    return this.#db.insertReturningId(
+      'INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [change.table, JSON.stringify(change.pk), change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin],
+      'seq',
+    );
+  }
+
+  async readLog(o: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number }> {
+    if (o.tables.length === 0) return { entries: [], scannedTo: await this.maxLogSeq() };
+    const marks = o.tables.map(() => '?').join(', ');
+    const rows = await this.#db.all<{ seq: number | bigint; tbl: string; pk: string; op: string; hlc: string; cols: string | null; col_hlc: string | null; origin: string | null }>(
+      `SELECT seq, tbl, pk, op, hlc, cols, col_hlc, origin FROM _outpost_log WHERE seq > ? AND (origin IS NULL OR origin <> ?) AND tbl IN (${marks}) ORDER BY seq LIMIT ?`,
+      [o.after, o.excludeOrigin ?? '', ...o.tables, o.limit],
+    );
+    const entries = rows.map((r) => {
+      const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: r.op as Change['op'], hlc: r.hlc };
+      if (r.cols) change.cols = JSON.parse(r.cols);
+      if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
+      if (r.origin) change.origin = r.origin;
+      return { seq: Number(r.seq), change, origin: r.origin };
+    });
+    // A full page ends at its last entry; a short page has seen everything there is.
+    const scannedTo = entries.length === o.limit ? entries[entries.length - 1]!.seq : Math.max(o.after, await this.maxLogSeq());
+    return { entries, scannedTo };
+  }
+
+  async maxLogSeq(): Promise<number> {
+    const [r] = await this.#db.all<{ m: number | bigint | null }>('SELECT MAX(seq) AS m FROM _outpost_log');
+    return Number(r?.m ?? 0);
+  }
+
+  async createNode(n: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void> {
+    await this.#db.run('INSERT INTO _outpost_nodes (id, name, code_hash, created_at, acked_seq, pulled_seq) VALUES (?, ?, ?, ?, 0, 0)', [n.id, n.name, n.codeHash, n.createdAt]);
+  }
+
+  async nodeByName(name: string): Promise<NodeRecord | null> {
+    return this.#oneNode('name = ?', name);
+  }
+
+  async nodeByCodeHash(codeHash: string): Promise<NodeRecord | null> {
+    return this.#oneNode('code_hash = ? AND token_hash IS NULL AND revoked_at IS NULL', codeHash);
+  }
+
+  async nodeByTokenHash(tokenHash: string): Promise<NodeRecord | null> {
+    return this.#oneNode('token_hash = ? AND revoked_at IS NULL', tokenHash);
+  }
+
+  async setNodeToken(id: string, tokenHash: string, joinedAt: number): Promise<void> {
+    await this.#db.run('UPDATE _outpost_nodes SET token_hash = ?, code_hash = NULL, joined_at = ? WHERE id = ?', [tokenHash, joinedAt, id]);
+  }
+
+  async updateNode(id: string, f: { ackedSeq?: number; pulledSeq?: number; lastSeen?: number; revokedAt?: number }): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (f.ackedSeq !== undefined) (sets.push('acked_seq = ?'), params.push(f.ackedSeq));
+    if (f.pulledSeq !== undefined) (sets.push('pulled_seq = ?'), params.push(f.pulledSeq));
+    if (f.lastSeen !== undefined) (sets.push('last_seen = ?'), params.push(f.lastSeen));
+    if (f.revokedAt !== undefined) (sets.push('revoked_at = ?'), params.push(f.revokedAt));
+    if (sets.length === 0) return;
+    await this.#db.run(`UPDATE _outpost_nodes SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+  }
+
+  async listNodes(): Promise<NodeRecord[]> {
+    const rows = await this.#db.all<NodeRow>(`SELECT ${NODE_COLS} FROM _outpost_nodes ORDER BY name`);
+    return rows.map(toNode);
+  }
+
+  async addConflict(c: ConflictRecord, at: number): Promise<void> {
+    await this.#db.run(
+      'INSERT INTO _outpost_conflicts (at, tbl, pk, kind, col, lost, lost_hlc, winner_hlc, origin, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [at, c.table, c.pk, c.kind, c.column, c.lost, c.lostHlc, c.winnerHlc, c.origin, c.rule],
+    );
+  }
+
+  async countConflicts(): Promise<number> {
+    const [r] = await this.#db.all<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM _outpost_conflicts');
+    return Number(r?.n ?? 0);
+  }
+
+  async putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void> {
+    await this.#db.run('DELETE FROM _outpost_staging WHERE node_id = ? AND page = ?', [nodeId, page]);
+    await this.#db.run('INSERT INTO _outpost_staging (node_id, from_seq, to_seq, page, body) VALUES (?, ?, ?, ?, ?)', [nodeId, from, to, page, body]);
+  }
+
+  async getStaged(nodeId: string, from: number, to: number): Promise<string[]> {
+    const rows = await this.#db.all<{ body: string }>('SELECT body FROM _outpost_staging WHERE node_id = ? AND from_seq = ? AND to_seq = ? ORDER BY page', [nodeId, from, to]);
+    return rows.map((r) => r.body);
+  }
+
+  async clearStaged(nodeId: string): Promise<void> {
+    await this.#db.run('DELETE FROM _outpost_staging WHERE node_id = ?', [nodeId]);
+  }
+
+  async #oneNode(where: string, value: string): Promise<NodeRecord | null> {
+    const rows = await this.#db.all<NodeRow>(`SELECT ${NODE_COLS} FROM _outpost_nodes WHERE ${where}`, [value]);
+    return rows[0] ? toNode(rows[0]) : null;
+  }
+}
+
+const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen';
+interface NodeRow {
+  id: string;
+  name: string;
+  created_at: number | bigint;
+  joined_at: number | bigint | null;
+  revoked_at: number | bigint | null;
+  acked_seq: number | bigint;
+  pulled_seq: number | bigint;
+  last_seen: number | bigint | null;
+}
+const num = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
+function toNode(r: NodeRow): NodeRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    createdAt: Number(r.created_at),
+    joinedAt: num(r.joined_at),
+    revokedAt: num(r.revoked_at),
+    ackedSeq: Number(r.acked_seq),
+    pulledSeq: Number(r.pulled_seq),
+    lastSeen: num(r.last_seen),
+  };
+}

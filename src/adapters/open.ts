@@ -1,0 +1,23 @@
+import { OutpostError } from '../protocol/index.ts';
+import type { Adapter } from './adapter.ts';
+import { SqliteAdapter } from './sqlite/sqlite-adapter.ts';
+
+/**
+ * Open a database by URL: `sqlite:PATH` (or `sqlite://PATH`) now;
+ * `mysql://` and `postgres://` come with their adapters.
+ */
+export async function openAdapter(url: string): Promise<Adapter> {
+  const m = /^([a-z0-9+]+):(.*)$/i.exec(url);
+  if (!m) throw new OutpostError('DB_URL_INVALID', `not a database URL: ${JSON.stringify(url)} (expected sqlite:PATH, mysql://… or postgres://…)`);
+  const scheme = m[1]!.toLowerCase();
+  const rest = m[2]!;
+  if (scheme === 'sqlite' || scheme === 'file') {
+    const path = rest.startsWith('//') ? rest.slice(2) : rest;
+    if (!path) throw new OutpostError('DB_URL_INVALID', 'sqlite: URL has no path (sqlite:./data/hub.db)');
+    return new SqliteAdapter(path);
+  }
+  if (['mysql', 'mariadb', 'postgres', 'postgresql'].includes(scheme)) {
+    throw new OutpostError('DB_URL_INVALID', `${scheme}:// databases are not supported yet in this version; use sqlite:PATH`);
+  }
+  throw new OutpostError('DB_URL_INVALID', `unknown database scheme ${JSON.stringify(scheme)} (expected sqlite:, mysql:// or postgres://)`);
+}

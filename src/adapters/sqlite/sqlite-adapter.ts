@@ -1,0 +1,180 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { TableSchema, WireValue } from '../../protocol/index.ts';
+import type { RowMeta, RowValues } from '../../engine/index.ts';
+import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx } from '../adapter.ts';
+import { SqlBookkeeping } from '../bookkeeping.ts';
+import type { SqlRunner } from '../sql-runner.ts';
+import { Mutex } from '../mutex.ts';
+import { bookkeepingDdl, createTableSql } from './sqlite-ddl.ts';
+import { introspectSqlite } from './sqlite-introspect.ts';
+import { captureTriggersSql, initialCaptureSql, readonlyTriggersSql, triggerNames } from './sqlite-capture.ts';
+import { SqliteRows, StatementCache } from './sqlite-apply.ts';
+import { quoteSqlite } from './sqlite-quote.ts';
+
+const CAPS: AdapterCapabilities = Object.freeze({
+  commitOrderedIds: true,
+  deferrableForeignKeys: true,
+  transactionalDdl: true,
+});
+
+/** Connection settings that let the lab app and the agent share one file (HARD-PARTS §6). */
+function openConnection(path: string, readonly: boolean): Database.Database {
+  const db = new Database(path, { readonly, fileMustExist: readonly });
+  db.pragma('busy_timeout = 5000');
+  if (!readonly) {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+  }
+  db.pragma('foreign_keys = ON');
+  return db;
+}
+
+class SqliteTx extends SqlBookkeeping implements Tx {
+  readonly #rows: SqliteRows;
+  constructor(runner: SqlRunner, rows: SqliteRows) {
+    super(runner);
+    this.#rows = rows;
+  }
+  async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
+    return this.#rows.getMetaSync(table, keys);
+  }
+  async putMeta(table: string, key: string, meta: RowMeta): Promise<void> {
+    this.#rows.putMetaSync(table, key, meta);
+  }
+  async getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
+    return this.#rows.getRowsSync(table, pks);
+  }
+  async upsertRow(table: TableSchema, values: RowValues): Promise<void> {
+    this.#rows.upsertRowSync(table, values);
+  }
+  async updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
+    this.#rows.updateRowSync(table, pk, values);
+  }
+  async deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void> {
+    this.#rows.deleteRowSync(table, pk);
+  }
+  async scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
+    return this.#rows.scanRowsSync(table, after, limit);
+  }
+}
+
+function runner(st: StatementCache): SqlRunner {
+  return {
+    async all<T>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      return st.get(sql).all(...params) as T[];
+    },
+    async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+      return st.get(sql).run(...params).changes;
+    },
+    async insertReturningId(sql: string, params: readonly unknown[]): Promise<number> {
+      return Number(st.get(sql).run(...params).lastInsertRowid);
+    },
+  };
+}
+
+export class SqliteAdapter implements Adapter {
+  readonly dialect = 'sqlite' as const;
+  readonly caps = CAPS;
+  readonly description: string;
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #writeTx: SqliteTx;
+  readonly #lock = new Mutex();
+  #reader: { db: Database.Database; tx: SqliteTx; lock: Mutex } | null = null;
+
+  constructor(path: string) {
+    this.path = resolve(path);
+    this.description = `sqlite:${path}`;
+    mkdirSync(dirname(this.path), { recursive: true });
+    this.#db = openConnection(this.path, false);
+    this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    const st = new StatementCache(this.#db);
+    this.#writeTx = new SqliteTx(runner(st), new SqliteRows(st));
+  }
+
+  async introspect(): Promise<IntrospectedTable[]> {
+    return introspectSqlite(this.#db);
+  }
+
+  async installBookkeeping(role: Role): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#db.transaction(() => {
+        for (const sql of bookkeepingDdl(role)) this.#db.exec(sql);
+      }).immediate();
+    });
+  }
+
+  async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none'): Promise<{ initialRows: number }> {
+    return this.#lock.run(async () =>
+      this.#db.transaction(() => {
+        for (const name of triggerNames(table.name)) this.#db.exec(`DROP TRIGGER IF EXISTS ${quoteSqlite(name)}`);
+        const sql = mode === 'capture' ? captureTriggersSql(table) : mode === 'readonly' ? readonlyTriggersSql(table) : [];
+        for (const s of sql) this.#db.exec(s);
+        // The first capture install records the rows already there; the
+        // marker lives in the same transaction, so this happens exactly once.
+        const marker = `captured:${table.name}`;
+        const seen = this.#db.prepare('SELECT 1 FROM _outpost_state WHERE k = ?').get(marker);
+        if (mode !== 'capture' || seen) return { initialRows: 0 };
+        const n = this.#db.prepare(initialCaptureSql(table)).run().changes;
+        this.#db.prepare('INSERT INTO _outpost_state (k, v) VALUES (?, ?)').run(marker, String(Date.now()));
+        return { initialRows: n };
+      }).immediate(),
+    );
+  }
+
+  async createTable(table: TableSchema): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#db.exec(createTableSql(table));
+    });
+  }
+
+  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    return this.#lock.run(async () => {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        this.#db.exec('PRAGMA defer_foreign_keys = ON');
+        this.#db.exec('INSERT INTO _outpost_applying (x) VALUES (1)');
+        const result = await fn(this.#writeTx);
+        this.#db.exec('DELETE FROM _outpost_applying');
+        this.#db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+
+  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const r = this.#openReader();
+    return r.lock.run(async () => {
+      r.db.exec('BEGIN');
+      try {
+        // The first read fixes the snapshot the whole transaction sees.
+        r.db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+        return await fn(r.tx);
+      } finally {
+        if (r.db.inTransaction) r.db.exec('COMMIT');
+      }
+    });
+  }
+
+  #openReader(): { db: Database.Database; tx: SqliteTx; lock: Mutex } {
+    if (!this.#reader) {
+      const db = openConnection(this.path, true);
+      const st = new StatementCache(db);
+      this.#reader = { db, tx: new SqliteTx(runner(st), new SqliteRows(st)), lock: new Mutex() };
+    }
+    return this.#reader;
+  }
+
+  async close(): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#reader?.db.close();
+      this.#reader = null;
+      this.#db.close();
+    });
+  }
+}

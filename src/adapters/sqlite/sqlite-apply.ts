@@ -1,0 +1,97 @@
+import type Database from 'better-sqlite3';
+import { fromWire, pkKey, toWire, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
+import type { RowMeta, RowValues } from '../../engine/index.ts';
+import { quoteSqlite as q } from './sqlite-quote.ts';
+
+/** Statements are prepared once per connection and reused. */
+export class StatementCache {
+  readonly #db: Database.Database;
+  readonly #cache = new Map<string, Database.Statement>();
+  constructor(db: Database.Database) {
+    this.#db = db;
+  }
+  get(sql: string): Database.Statement {
+    let st = this.#cache.get(sql);
+    if (!st) {
+      st = this.#db.prepare(sql);
+      this.#cache.set(sql, st);
+    }
+    return st;
+  }
+}
+
+/** better-sqlite3 binds no booleans. */
+export function bindValue(v: WireValue): unknown {
+  const d: DbValue = fromWire(v);
+  return typeof d === 'boolean' ? (d ? 1 : 0) : d;
+}
+
+export function rowToWire(row: Record<string, unknown>): RowValues {
+  const out: RowValues = {};
+  for (const [k, v] of Object.entries(row)) out[k] = toWire(v as DbValue);
+  return out;
+}
+
+/** Reads and writes of synced rows and their stamps, inside an open transaction. */
+export class SqliteRows {
+  readonly #st: StatementCache;
+  constructor(st: StatementCache) {
+    this.#st = st;
+  }
+
+  getMetaSync(table: string, keys: readonly string[]): Map<string, RowMeta> {
+    const st = this.#st.get('SELECT ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = ? AND pk = ?');
+    const out = new Map<string, RowMeta>();
+    for (const k of keys) {
+      const r = st.get(table, k) as { ex: number; hlc: string; col_hlc: string | null } | undefined;
+      if (r) out.set(k, { exists: r.ex === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+    }
+    return out;
+  }
+
+  putMetaSync(table: string, key: string, m: RowMeta): void {
+    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
+    this.#st
+      .get('INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ex = excluded.ex, hlc = excluded.hlc, col_hlc = excluded.col_hlc')
+      .run(table, key, m.exists ? 1 : 0, m.hlc, colHlc);
+  }
+
+  getRowsSync(t: TableSchema, pks: readonly WireValue[][]): Map<string, RowValues> {
+    const st = this.#st.get(`SELECT * FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`).safeIntegers(true);
+    const out = new Map<string, RowValues>();
+    for (const pk of pks) {
+      const r = st.get(...pk.map(bindValue)) as Record<string, unknown> | undefined;
+      if (r) out.set(pkKey(pk), rowToWire(r));
+    }
+    return out;
+  }
+
+  upsertRowSync(t: TableSchema, values: RowValues): void {
+    const names = Object.keys(values);
+    const rest = names.filter((n) => !t.primaryKey.includes(n));
+    const conflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}` : 'DO NOTHING';
+    this.#st
+      .get(`INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`)
+      .run(...names.map((n) => bindValue(values[n]!)));
+  }
+
+  updateRowSync(t: TableSchema, pk: readonly WireValue[], values: RowValues): void {
+    const names = Object.keys(values).filter((n) => !t.primaryKey.includes(n));
+    if (!names.length) return;
+    this.#st
+      .get(`UPDATE ${q(t.name)} SET ${names.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`)
+      .run(...names.map((n) => bindValue(values[n]!)), ...pk.map(bindValue));
+  }
+
+  deleteRowSync(t: TableSchema, pk: readonly WireValue[]): void {
+    this.#st.get(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`).run(...pk.map(bindValue));
+  }
+
+  scanRowsSync(t: TableSchema, after: readonly unknown[] | null, limit: number): RowValues[] {
+    const keys = t.primaryKey.map(q).join(', ');
+    const where = after ? `WHERE (${keys}) > (${t.primaryKey.map(() => '?').join(', ')})` : '';
+    const st = this.#st.get(`SELECT * FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ?`).safeIntegers(true);
+    const params = after ? [...after.map((v) => bindValue(v as WireValue)), limit] : [limit];
+    return (st.all(...params) as Record<string, unknown>[]).map(rowToWire);
+  }
+}

@@ -1,0 +1,52 @@
+import type { TableSchema } from '../../protocol/index.ts';
+import { quoteSqlite as q, sqliteString as s } from './sqlite-quote.ts';
+
+/** Milliseconds since the epoch, as SQLite versions from 3.8 on compute it. */
+const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`;
+const NOT_APPLYING = `NOT EXISTS (SELECT 1 FROM _outpost_applying)`;
+
+export function triggerNames(table: string): string[] {
+  return ['ai', 'au', 'ad', 'bi', 'bu', 'bd'].map((k) => `_outpost_${table}_${k}`);
+}
+
+/**
+ * Capture triggers: after each insert, update (changed columns only) and
+ * delete, one row in _outpost_capture, unless the agent is applying (echo
+ * suppression by the _outpost_applying flag row of its own transaction).
+ */
+export function captureTriggersSql(t: TableSchema): string[] {
+  const name = s(t.name);
+  const pk = (row: 'NEW' | 'OLD'): string => `json_array(${t.primaryKey.map((c) => `${row}.${q(c)}`).join(', ')})`;
+  const keyChanged = t.primaryKey.map((c) => `OLD.${q(c)} IS NOT NEW.${q(c)}`).join(' OR ');
+  const changed = t.columns
+    .filter((c) => !t.primaryKey.includes(c.name))
+    .map((c) => `(CASE WHEN NEW.${q(c.name)} IS NOT OLD.${q(c.name)} THEN ${s(c.name + ',')} ELSE '' END)`);
+  const changedList = changed.length ? changed.join(' || ') : `''`;
+  const ins = `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts)`;
+  return [
+    `CREATE TRIGGER ${q(`_outpost_${t.name}_ai`)} AFTER INSERT ON ${q(t.name)} WHEN ${NOT_APPLYING}
+BEGIN ${ins} VALUES (${name}, ${pk('NEW')}, 'I', NULL, ${NOW_MS}); END`,
+    `CREATE TRIGGER ${q(`_outpost_${t.name}_au`)} AFTER UPDATE ON ${q(t.name)} WHEN ${NOT_APPLYING}
+BEGIN
+  ${ins} SELECT ${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS} WHERE ${keyChanged};
+  ${ins} SELECT ${name}, ${pk('NEW')}, 'I', NULL, ${NOW_MS} WHERE ${keyChanged};
+  ${ins} SELECT ${name}, ${pk('NEW')}, 'U', c, ${NOW_MS} FROM (SELECT ${changedList} AS c) WHERE NOT (${keyChanged}) AND c <> '';
+END`,
+    `CREATE TRIGGER ${q(`_outpost_${t.name}_ad`)} AFTER DELETE ON ${q(t.name)} WHEN ${NOT_APPLYING}
+BEGIN ${ins} VALUES (${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS}); END`,
+  ];
+}
+
+/** Triggers that refuse app writes to a table the hub owns (direction `down`). */
+export function readonlyTriggersSql(t: TableSchema): string[] {
+  const msg = s(`outpost: table ${t.name} is read-only on this node (direction down); its rows come from the hub`);
+  return (['INSERT', 'UPDATE', 'DELETE'] as const).map(
+    (ev) => `CREATE TRIGGER ${q(`_outpost_${t.name}_b${ev[0]!.toLowerCase()}`)} BEFORE ${ev} ON ${q(t.name)} WHEN ${NOT_APPLYING}
+BEGIN SELECT RAISE(ABORT, ${msg}); END`,
+  );
+}
+
+/** Record the rows already in the table as inserts (initial state). */
+export function initialCaptureSql(t: TableSchema): string {
+  return `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) SELECT ${s(t.name)}, json_array(${t.primaryKey.map(q).join(', ')}), 'I', NULL, ${NOW_MS} FROM ${q(t.name)}`;
+}

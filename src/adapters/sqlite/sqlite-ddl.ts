@@ -1,0 +1,44 @@
+import type { Role } from '../adapter.ts';
+import type { TableSchema } from '../../protocol/index.ts';
+import { quoteSqlite } from './sqlite-quote.ts';
+
+const COMMON = [
+  `CREATE TABLE IF NOT EXISTS _outpost_state (k TEXT PRIMARY KEY, v TEXT)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_capture (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, cols TEXT, ts INTEGER NOT NULL, hlc TEXT)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex INTEGER NOT NULL, hlc TEXT NOT NULL, col_hlc TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID`,
+];
+
+const HUB = [
+  `CREATE TABLE IF NOT EXISTS _outpost_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL, cols TEXT, col_hlc TEXT, origin TEXT)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, code_hash TEXT, token_hash TEXT UNIQUE, created_at INTEGER NOT NULL, joined_at INTEGER, revoked_at INTEGER, acked_seq INTEGER NOT NULL DEFAULT 0, pulled_seq INTEGER NOT NULL DEFAULT 0, last_seen INTEGER)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, kind TEXT NOT NULL, col TEXT, lost TEXT, lost_hlc TEXT NOT NULL, winner_hlc TEXT NOT NULL, origin TEXT, rule TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, page INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (node_id, page))`,
+];
+
+export function bookkeepingDdl(role: Role): string[] {
+  return role === 'hub' ? [...COMMON, ...HUB] : COMMON;
+}
+
+/** CREATE TABLE for a synced table provisioned from the hub's schema. */
+export function createTableSql(t: TableSchema): string {
+  const cols = t.columns.map((c) => `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}`);
+  cols.push(`PRIMARY KEY (${t.primaryKey.map(quoteSqlite).join(', ')})`);
+  for (const fk of t.foreignKeys) {
+    cols.push(`FOREIGN KEY (${fk.columns.map(quoteSqlite).join(', ')}) REFERENCES ${quoteSqlite(fk.refTable)} (${fk.refColumns.map(quoteSqlite).join(', ')})`);
+  }
+  return `CREATE TABLE IF NOT EXISTS ${quoteSqlite(t.name)} (\n  ${cols.join(',\n  ')}\n)`;
+}
+
+/** SQLite keeps the declared type where it is one of its own; otherwise a type of the right affinity. */
+function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: string): string {
+  if (/^[A-Za-z][A-Za-z0-9 ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$/.test(declared)) return declared;
+  switch (kind) {
+    case 'integer': return 'INTEGER';
+    case 'real': return 'REAL';
+    case 'decimal': return 'NUMERIC';
+    case 'blob': return 'BLOB';
+    case 'boolean': return 'BOOLEAN';
+    default: return 'TEXT';
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * One error type with a catalogue of stable codes. Every code is documented
+ * in docs/errors.md (a test checks it) and the hub answers each as
+ * application/problem+json with the HTTP status below.
+ */
+export const ERROR_CODES = {
+  BAD_REQUEST: { status: 400, title: 'The request is malformed' },
+  INVALID_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  VALIDATION_FAILED: { status: 400, title: 'The request does not match the protocol schema' },
+  UNKNOWN_TABLE: { status: 400, title: 'The table is not synced by this hub' },
+  UNKNOWN_COLUMN: { status: 400, title: 'The column is not in the table' },
+  BAD_VALUE: { status: 400, title: 'A value does not fit its column' },
+  BAD_KEY: { status: 400, title: 'A primary key has the wrong shape for its table' },
+  BODY_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'The request body must be JSON' },
+  UNAUTHORIZED: { status: 401, title: 'Missing, unknown or revoked credential' },
+  ENROLLMENT_CODE_INVALID: { status: 401, title: 'The enrollment code is unknown or was already used' },
+  TABLE_READ_ONLY: { status: 403, title: 'The table is read-only on nodes (direction down)' },
+  PROTOCOL_MISMATCH: { status: 426, title: 'The node speaks another protocol version' },
+  SCHEMA_MISMATCH: { status: 409, title: 'The node and the hub have different schema versions' },
+  PUSH_OUT_OF_ORDER: { status: 409, title: 'A push page arrived out of order' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  NODE_EXISTS: { status: 409, title: 'A node with that name exists already' },
+  CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
+  DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
+  SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
+  NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },
+  HUB_UNREACHABLE: { status: 503, title: 'The hub could not be reached' },
+  HUB_ERROR: { status: 502, title: 'The hub answered with an error' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class OutpostError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'OutpostError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_CODES[this.code].status;
+  }
+}
+
+export function isOutpostError(e: unknown): e is OutpostError {
+  return e instanceof OutpostError;
+}
+
+/** RFC 9457 problem details as the hub sends them. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail: string;
+  [extra: string]: unknown;
+}
+
+export function toProblem(e: OutpostError): Problem {
+  const meta = ERROR_CODES[e.code];
+  return {
+    ...(e.details ?? {}),
+    type: `https://outpost.dev/errors#${e.code}`,
+    title: meta.title,
+    status: meta.status,
+    code: e.code,
+    detail: e.message,
+  };
+}

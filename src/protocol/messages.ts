@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { wireValueSchema } from './values.ts';
+import { tableSchema } from './schema.ts';
+
+const hlc = z.string().regex(/^\d{15}-[0-9a-f]{8}-.{1,64}$/, 'an HLC stamp');
+const ident = z.string().min(1).max(128);
+
+/**
+ * One change to one row. `cols` holds the new values of the changed columns
+ * (all columns for an insert, none for a delete). Every column carries the
+ * stamp `hlc` unless `colHlc` names another one for it.
+ */
+export const changeSchema = z
+  .object({
+    table: ident,
+    pk: z.array(wireValueSchema).min(1).max(16),
+    op: z.enum(['I', 'U', 'D']),
+    hlc,
+    cols: z.record(ident, wireValueSchema).optional(),
+    colHlc: z.record(ident, hlc).optional(),
+    /** the node the change came from; set by the hub on pull, ignored on push */
+    origin: z.string().optional(),
+  })
+  .strict();
+export type Change = z.infer<typeof changeSchema>;
+
+export const joinRequestSchema = z.object({ code: z.string().min(8).max(200) }).strict();
+export type JoinRequest = z.infer<typeof joinRequestSchema>;
+export const joinResponseSchema = z.object({
+  nodeId: z.string(),
+  nodeName: z.string(),
+  token: z.string(),
+  protocol: z.number().int(),
+});
+export type JoinResponse = z.infer<typeof joinResponseSchema>;
+
+export const handshakeRequestSchema = z
+  .object({ protocol: z.number().int(), schemaVersion: z.string().max(128).nullable(), clock: hlc.optional() })
+  .strict();
+export type HandshakeRequest = z.infer<typeof handshakeRequestSchema>;
+export const handshakeResponseSchema = z.object({
+  protocol: z.number().int(),
+  schemaVersion: z.string(),
+  nodeId: z.string(),
+  clock: hlc,
+  tables: z.array(tableSchema),
+});
+export type HandshakeResponse = z.infer<typeof handshakeResponseSchema>;
+
+/**
+ * A push page. A group is every captured change with local sequence in
+ * (from, to]; it may be sent as several pages that the hub stages and
+ * commits as one transaction when the last page arrives.
+ */
+export const pushRequestSchema = z
+  .object({
+    from: z.number().int().nonnegative(),
+    to: z.number().int().nonnegative(),
+    page: z.number().int().nonnegative(),
+    pages: z.number().int().positive().max(100_000),
+    clock: hlc,
+    changes: z.array(changeSchema).max(50_000),
+  })
+  .strict()
+  .refine((p) => p.to > p.from, { message: 'to must be greater than from' })
+  .refine((p) => p.page < p.pages, { message: 'page must be below pages' });
+export type PushRequest = z.infer<typeof pushRequestSchema>;
+export const pushResponseSchema = z.object({
+  /** the highest local sequence the hub has committed for this node */
+  ack: z.number().int(),
+  /** true when the group was committed by an earlier request (a retry) */
+  duplicate: z.boolean(),
+  /** true while further pages are awaited */
+  staged: z.boolean(),
+  applied: z.number().int(),
+  conflicts: z.number().int(),
+  clock: hlc,
+});
+export type PushResponse = z.infer<typeof pushResponseSchema>;
+
+export const pullResponseSchema = z.object({
+  changes: z.array(changeSchema),
+  cursor: z.number().int(),
+  more: z.boolean(),
+  clock: hlc,
+});
+export type PullResponse = z.infer<typeof pullResponseSchema>;
+
+/** Snapshot lines (NDJSON): one header, rows, one end line. */
+export const snapshotHeaderSchema = z.object({
+  type: z.literal('header'),
+  cursor: z.number().int(),
+  schemaVersion: z.string(),
+  clock: hlc,
+  tables: z.array(tableSchema),
+});
+export const snapshotRowSchema = z.object({
+  type: z.literal('row'),
+  table: z.string(),
+  values: z.array(wireValueSchema),
+  hlc,
+  colHlc: z.record(z.string(), hlc).optional(),
+});
+export const snapshotEndSchema = z.object({ type: z.literal('end'), rows: z.number().int() });
+export const snapshotLineSchema = z.discriminatedUnion('type', [snapshotHeaderSchema, snapshotRowSchema, snapshotEndSchema]);
+export type SnapshotLine = z.infer<typeof snapshotLineSchema>;
+export type SnapshotHeader = z.infer<typeof snapshotHeaderSchema>;
+export type SnapshotRow = z.infer<typeof snapshotRowSchema>;
