@@ -81,6 +81,7 @@ export interface BookkeepingTx {
   maxLogSeq(): Promise<number>;
 
   createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;
+  nodeById(id: string): Promise<NodeRecord | null>;
   nodeByName(name: string): Promise<NodeRecord | null>;
   nodeByCodeHash(codeHash: string): Promise<NodeRecord | null>;
   nodeByTokenHash(tokenHash: string): Promise<NodeRecord | null>;

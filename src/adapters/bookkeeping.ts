@@ -95,6 +95,10 @@ export class SqlBookkeeping implements BookkeepingTx {
     await this.#db.run('INSERT INTO _outpost_nodes (id, name, code_hash, created_at, acked_seq, pulled_seq) VALUES (?, ?, ?, ?, 0, 0)', [n.id, n.name, n.codeHash, n.createdAt]);
   }
 
+  async nodeById(id: string): Promise<NodeRecord | null> {
+    return this.#oneNode('id = ?', id);
+  }
+
   async nodeByName(name: string): Promise<NodeRecord | null> {
     return this.#oneNode('name = ?', name);
   }

@@ -31,6 +31,17 @@ function openConnection(path: string, readonly: boolean): Database.Database {
   return db;
 }
 
+interface Reader {
+  db: Database.Database;
+  tx: SqliteTx;
+}
+
+function openReader(path: string): Reader {
+  const db = openConnection(path, true);
+  const st = new StatementCache(db);
+  return { db, tx: new SqliteTx(runner(st), new SqliteRows(st)) };
+}
+
 class SqliteTx extends SqlBookkeeping implements Tx {
   readonly #rows: SqliteRows;
   constructor(runner: SqlRunner, rows: SqliteRows) {
@@ -82,7 +93,9 @@ export class SqliteAdapter implements Adapter {
   readonly #db: Database.Database;
   readonly #writeTx: SqliteTx;
   readonly #lock = new Mutex();
-  #reader: { db: Database.Database; tx: SqliteTx; lock: Mutex } | null = null;
+  /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
+  readonly #readers: Reader[] = [];
+  #closed = false;
 
   constructor(path: string) {
     this.path = resolve(path);
@@ -147,33 +160,25 @@ export class SqliteAdapter implements Adapter {
     });
   }
 
-  read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const r = this.#openReader();
-    return r.lock.run(async () => {
-      r.db.exec('BEGIN');
-      try {
-        // The first read fixes the snapshot the whole transaction sees.
-        r.db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
-        return await fn(r.tx);
-      } finally {
-        if (r.db.inTransaction) r.db.exec('COMMIT');
-      }
-    });
-  }
-
-  #openReader(): { db: Database.Database; tx: SqliteTx; lock: Mutex } {
-    if (!this.#reader) {
-      const db = openConnection(this.path, true);
-      const st = new StatementCache(db);
-      this.#reader = { db, tx: new SqliteTx(runner(st), new SqliteRows(st)), lock: new Mutex() };
+  async read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new Error('the database is closed');
+    const r = this.#readers.pop() ?? openReader(this.path);
+    r.db.exec('BEGIN');
+    try {
+      // The first read fixes the snapshot the whole transaction sees.
+      r.db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+      return await fn(r.tx);
+    } finally {
+      if (r.db.inTransaction) r.db.exec('COMMIT');
+      if (this.#closed || this.#readers.length >= 4) r.db.close();
+      else this.#readers.push(r);
     }
-    return this.#reader;
   }
 
   async close(): Promise<void> {
     await this.#lock.run(async () => {
-      this.#reader?.db.close();
-      this.#reader = null;
+      this.#closed = true;
+      for (const r of this.#readers.splice(0)) r.db.close();
       this.#db.close();
     });
   }

@@ -22,7 +22,7 @@ export function bookkeepingDdl(role: Role): string[] {
 
 /** CREATE TABLE for a synced table provisioned from the hub's schema. */
 export function createTableSql(t: TableSchema): string {
-  const cols = t.columns.map((c) => `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}`);
+  const cols = t.columns.map((c) => `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}${sqliteDefault(c.default)}`);
   cols.push(`PRIMARY KEY (${t.primaryKey.map(quoteSqlite).join(', ')})`);
   for (const fk of t.foreignKeys) {
     cols.push(`FOREIGN KEY (${fk.columns.map(quoteSqlite).join(', ')}) REFERENCES ${quoteSqlite(fk.refTable)} (${fk.refColumns.map(quoteSqlite).join(', ')})`);
@@ -41,4 +41,15 @@ function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: stri
     case 'boolean': return 'BOOLEAN';
     default: return 'TEXT';
   }
+}
+
+/**
+ * A column DEFAULT as SQLite accepts it: literals as they are, anything else
+ * as a parenthesised expression (SQLite's own introspection drops the parens).
+ */
+function sqliteDefault(d: string | null | undefined): string {
+  const v = d?.trim();
+  if (!v || v.includes(';')) return '';
+  const literal = /^(-?\d+(\.\d+)?|'([^']|'')*'|NULL|TRUE|FALSE|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME)$/i.test(v);
+  return literal ? ` DEFAULT ${v}` : ` DEFAULT (${v})`;
 }

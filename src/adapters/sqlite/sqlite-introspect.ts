@@ -8,9 +8,9 @@ export function introspectSqlite(db: Database.Database): IntrospectedTable[] {
     .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_outpost%' ESCAPE '\\' ORDER BY name`)
     .all() as { name: string }[];
   return names.map(({ name }) => {
-    const info = db.prepare(`PRAGMA table_xinfo(${quoteSqlite(name)})`).all() as { name: string; type: string; notnull: number; pk: number; hidden: number }[];
+    const info = db.prepare(`PRAGMA table_xinfo(${quoteSqlite(name)})`).all() as { name: string; type: string; notnull: number; pk: number; hidden: number; dflt_value: string | null }[];
     const cols = info.filter((c) => c.hidden === 0);
-    const columns: ColumnSchema[] = cols.map((c) => ({ name: c.name, type: c.type, kind: kindOf(c.type), notNull: c.notnull === 1 || c.pk > 0, ...precision(c.type) }));
+    const columns: ColumnSchema[] = cols.map((c) => ({ name: c.name, type: c.type, kind: kindOf(c.type), notNull: c.notnull === 1 || c.pk > 0, default: c.dflt_value, ...precision(c.type) }));
     const primaryKey = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
     const fkRows = db.prepare(`PRAGMA foreign_key_list(${quoteSqlite(name)})`).all() as { id: number; seq: number; table: string; from: string; to: string | null }[];
     const byId = new Map<number, { columns: string[]; refTable: string; refColumns: string[] }>();

@@ -1,0 +1,45 @@
+import { pkKey, type HlcClock, type TableSchema, type WireValue } from '../protocol/index.ts';
+import { stampMeta, type RowMeta } from '../engine/index.ts';
+import type { CaptureRow, Tx } from './adapter.ts';
+
+export interface StampedRow {
+  row: CaptureRow;
+  table: TableSchema;
+  pk: WireValue[];
+  key: string;
+  hlc: string;
+  meta: RowMeta;
+}
+
+/**
+ * Give every captured row that has no stamp yet an HLC stamp, in capture
+ * order, and fold it into the row's stamps. The stamp's physical part is when
+ * the trigger fired (shifted by `skewMs`, the replica's clock error, which
+ * tests inject); the clock keeps it above every stamp already seen.
+ */
+export async function stampCaptured(
+  tx: Tx,
+  clock: HlcClock,
+  catalogue: ReadonlyMap<string, TableSchema>,
+  skewMs: number,
+  each?: (s: StampedRow) => Promise<void>,
+): Promise<number> {
+  let n = 0;
+  for (;;) {
+    const rows = await tx.readCapture({ unstamped: true, limit: 1000 });
+    if (rows.length === 0) return n;
+    for (const row of rows) {
+      const hlc = clock.tick(row.ts + skewMs);
+      await tx.setCaptureHlc(row.seq, hlc);
+      n++;
+      const table = catalogue.get(row.table);
+      if (!table) continue; // no longer synced: stamped, and ignored
+      const pk = JSON.parse(row.pk) as WireValue[];
+      const key = pkKey(pk);
+      const before = (await tx.getMeta(table.name, [key])).get(key);
+      const meta = stampMeta(before, row.op, row.cols, hlc);
+      await tx.putMeta(table.name, key, meta);
+      if (each) await each({ row, table, pk, key, hlc, meta });
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DIRECTIONS, OutpostError, POLICIES } from '../protocol/index.ts';
+
+const tableConfigSchema = z
+  .object({
+    direction: z.enum(DIRECTIONS).default('both'),
+    policy: z.enum(POLICIES).default('merge'),
+  })
+  .strict();
+
+export const hubConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    description: z.string().optional(),
+    tables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a table name (letters, digits, _)'), tableConfigSchema).refine((t) => Object.keys(t).length > 0, 'name at least one table'),
+    limits: z
+      .object({
+        bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
+        pullPage: z.number().int().min(1).max(50_000).default(2000),
+      })
+      .strict()
+      .default({ bodyBytes: 16 * 1024 * 1024, pullPage: 2000 }),
+  })
+  .strict();
+
+export type HubConfig = z.infer<typeof hubConfigSchema>;
+export type TableConfig = z.infer<typeof tableConfigSchema>;
+
+/** Validate a parsed config; errors name the bad field by its path. */
+export function parseHubConfig(raw: unknown, source = 'config'): HubConfig {
+  const r = hubConfigSchema.safeParse(raw);
+  if (r.success) return r.data;
+  const lines = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`);
+  throw new OutpostError('CONFIG_INVALID', `${source}: ${lines.join('; ')}`, { issues: lines });
+}
+
+export function loadHubConfig(path: string): HubConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new OutpostError('CONFIG_INVALID', `cannot read config ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new OutpostError('CONFIG_INVALID', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseHubConfig(raw, path);
+}

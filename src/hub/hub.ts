@@ -1,0 +1,271 @@
+import {
+  HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, pkKey,
+  type Change, type HandshakeRequest, type HandshakeResponse, type JoinResponse, type PullResponse,
+  type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
+} from '../protocol/index.ts';
+import { applyChanges, type Conflict } from '../engine/index.ts';
+import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
+import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { buildCatalogue, type Catalogue } from './catalogue.ts';
+import type { HubConfig } from './config.ts';
+import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
+import { validatePushedChange } from './validate-change.ts';
+
+export interface HubOptions {
+  /** the hub's wall clock (tests inject skew) */
+  now?: () => number;
+}
+
+export interface PushResult extends PushResponse {}
+
+const HUB_NODE_ID = 'hub';
+const INCOMING_LOST = new Set<Conflict['kind']>(['column', 'row', 'update-deleted', 'stale-delete', 'stale-insert']);
+
+/**
+ * The hub's sync logic over one database, without HTTP: enrollment,
+ * handshake, push, pull and snapshot. The server maps requests onto it.
+ */
+export class Hub {
+  readonly db: Adapter;
+  readonly config: HubConfig;
+  readonly catalogue: Catalogue;
+  readonly clock: HlcClock;
+  readonly #now: () => number;
+
+  private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number) {
+    this.db = db;
+    this.config = config;
+    this.catalogue = catalogue;
+    this.clock = clock;
+    this.#now = now;
+  }
+
+  /** Validate the config against the database, install bookkeeping and triggers, and sequence what is already there. */
+  static async open(db: Adapter, config: HubConfig, opts: HubOptions = {}): Promise<Hub> {
+    const now = opts.now ?? Date.now;
+    const catalogue = buildCatalogue(config, await db.introspect());
+    await db.installBookkeeping('hub');
+    for (const t of catalogue.tables) {
+      // Rows of `up` tables never leave the hub, so website writes to them need no capture.
+      await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');
+    }
+    const last = await db.read((tx) => tx.getState('clock'));
+    const hub = new Hub(db, config, catalogue, new HlcClock(HUB_NODE_ID, now, last ?? undefined), now);
+    await db.write(async (tx) => {
+      await tx.setState('role', 'hub');
+      await tx.setState('schema_version', catalogue.version);
+      await hub.#sequence(tx);
+    });
+    return hub;
+  }
+
+  /** Enroll a node: returns the one-time code. */
+  static async addNode(db: Adapter, name: string, now: number = Date.now()): Promise<{ id: string; code: string }> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+      throw new OutpostError('BAD_REQUEST', `node name ${JSON.stringify(name)}: use letters, digits, '.', '_' or '-' (at most 64)`);
+    }
+    await db.installBookkeeping('hub');
+    const code = newEnrollmentCode();
+    const id = newNodeId();
+    await db.write(async (tx) => {
+      if (await tx.nodeByName(name)) throw new OutpostError('NODE_EXISTS', `a node named ${name} exists already`);
+      await tx.createNode({ id, name, codeHash: hashSecret(code), createdAt: now });
+    });
+    return { id, code };
+  }
+
+  async join(code: string): Promise<JoinResponse> {
+    const token = newNodeToken();
+    const node = await this.db.write(async (tx) => {
+      const n = await tx.nodeByCodeHash(hashSecret(code));
+      if (!n) throw new OutpostError('ENROLLMENT_CODE_INVALID', 'the enrollment code is unknown or was already used');
+      await tx.setNodeToken(n.id, hashSecret(token), this.#now());
+      return n;
+    });
+    return { nodeId: node.id, nodeName: node.name, token, protocol: PROTOCOL_VERSION };
+  }
+
+  async authenticate(token: string | undefined): Promise<NodeRecord> {
+    if (!token) throw new OutpostError('UNAUTHORIZED', 'this request needs a node credential (Authorization: Bearer …)');
+    const node = await this.db.read((tx) => tx.nodeByTokenHash(hashSecret(token)));
+    if (!node) throw new OutpostError('UNAUTHORIZED', 'the node credential is unknown or revoked');
+    return node;
+  }
+
+  handshake(node: NodeRecord, req: HandshakeRequest): HandshakeResponse & { acked: number } {
+    if (req.protocol !== PROTOCOL_VERSION) {
+      throw new OutpostError('PROTOCOL_MISMATCH', `the hub speaks protocol ${PROTOCOL_VERSION}, the node ${req.protocol}; upgrade the older side`, { hubProtocol: PROTOCOL_VERSION, nodeProtocol: req.protocol });
+    }
+    if (req.clock) this.clock.receive(req.clock);
+    return {
+      protocol: PROTOCOL_VERSION,
+      schemaVersion: this.catalogue.version,
+      nodeId: node.id,
+      clock: this.clock.tick(),
+      tables: [...this.catalogue.tables],
+      acked: node.ackedSeq,
+    };
+  }
+
+  /**
+   * Apply a push page. Pages of one group are staged and the whole group is
+   * committed in one transaction when its last page arrives; only then is it
+   * acknowledged. A group the hub has committed before is acknowledged again
+   * and applied nothing (a retry after a lost reply).
+   */
+  async push(node: NodeRecord, req: PushRequest): Promise<PushResult> {
+    for (const c of req.changes) validatePushedChange(c, this.catalogue.byName);
+    return this.db.write(async (tx) => {
+      const current = await this.#node(tx, node.id);
+      const reply = (extra: Partial<PushResult>): PushResult => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
+      if (req.to <= current.ackedSeq) return reply({ duplicate: true });
+      this.clock.receive(req.clock);
+      let changes: Change[] = req.changes;
+      if (req.pages > 1) {
+        if (req.page === 0) await tx.clearStaged(node.id);
+        const staged = await tx.getStaged(node.id, req.from, req.to);
+        if (staged.length !== req.page) {
+          throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged.length} of this group, got ${req.page}; start the group again`, { expected: staged.length });
+        }
+        if (req.page < req.pages - 1) {
+          await tx.putStaged(node.id, req.from, req.to, req.page, JSON.stringify(req.changes));
+          return reply({ staged: true });
+        }
+        changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
+        await tx.clearStaged(node.id);
+      }
+      await this.#sequence(tx);
+      const { applied, conflicts } = await this.#apply(tx, node.id, changes);
+      await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
+      await tx.setState('clock', this.clock.last);
+      return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last };
+    });
+  }
+
+  /** Changes after the cursor, in commit order, without the node's own and without `up` tables. */
+  async pull(node: NodeRecord, after: number, limit: number): Promise<PullResponse> {
+    await this.sequencePending();
+    const tables = this.catalogue.tables.filter((t) => t.direction !== 'up').map((t) => t.name);
+    const page = Math.min(limit, this.config.limits.pullPage);
+    const { entries, scannedTo } = await this.db.read((tx) => tx.readLog({ after, limit: page, excludeOrigin: node.id, tables }));
+    await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: after, lastSeen: this.#now() }));
+    return { changes: entries.map((e) => e.change), cursor: scannedTo, more: entries.length === page, clock: this.clock.tick() };
+  }
+
+  /**
+   * One consistent snapshot of every table the node receives, streamed:
+   * `emit` is awaited for each page, so a slow reader holds back the producer
+   * and memory stays flat. Returns the number of rows sent.
+   */
+  async snapshot(node: NodeRecord, emit: (lines: SnapshotLine[]) => Promise<void>): Promise<number> {
+    await this.sequencePending();
+    const tables = this.catalogue.tables.filter((t) => t.direction !== 'up');
+    const rows = await this.db.read(async (tx) => {
+      const cursor = await tx.maxLogSeq();
+      await emit([{ type: 'header', cursor, schemaVersion: this.catalogue.version, clock: this.clock.tick(), tables: [...this.catalogue.tables] }]);
+      let n = 0;
+      for (const t of tables) {
+        let after: unknown[] | null = null;
+        for (;;) {
+          const page = await tx.scanRows(t, after, SNAPSHOT_PAGE);
+          if (page.length === 0) break;
+          const keys = page.map((r) => pkKey(t.primaryKey.map((k) => r[k]!)));
+          const metas = await tx.getMeta(t.name, keys);
+          await emit(page.map((r, i) => {
+            const meta = metas.get(keys[i]!);
+            const line: SnapshotLine = { type: 'row', table: t.name, values: t.columns.map((c) => r[c.name] ?? null), hlc: meta?.hlc ?? ZERO };
+            if (meta && Object.keys(meta.colHlc).length) line.colHlc = meta.colHlc;
+            return line;
+          }));
+          n += page.length;
+          after = t.primaryKey.map((k) => page[page.length - 1]![k]);
+          if (page.length < SNAPSHOT_PAGE) break;
+        }
+      }
+      return n;
+    });
+    await emit([{ type: 'end', rows }]);
+    await this.db.write((tx) => tx.updateNode(node.id, { lastSeen: this.#now() }));
+    return rows;
+  }
+
+  /** Sequence website writes captured by the hub's triggers into the change log. */
+  async sequencePending(): Promise<void> {
+    const { count } = await this.db.read((tx) => tx.captureStats());
+    if (count > 0) await this.db.write((tx) => this.#sequence(tx));
+  }
+
+  async status(): Promise<{ schemaVersion: string; logSeq: number; conflicts: number; nodes: (NodeRecord & { lag: number })[] }> {
+    await this.sequencePending();
+    return this.db.read(async (tx) => {
+      const logSeq = await tx.maxLogSeq();
+      const nodes = await tx.listNodes();
+      return { schemaVersion: this.catalogue.version, logSeq, conflicts: await tx.countConflicts(), nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })) };
+    });
+  }
+
+  async #node(tx: Tx, id: string): Promise<NodeRecord> {
+    const n = await tx.nodeById(id);
+    if (!n || n.revokedAt) throw new OutpostError('UNAUTHORIZED', 'the node credential is unknown or revoked');
+    return n;
+  }
+
+  async #sequence(tx: Tx): Promise<void> {
+    let last = 0;
+    await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (s) => {
+      last = Math.max(last, s.row.seq);
+      if (s.row.op === 'D') {
+        await tx.appendLog({ table: s.table.name, pk: s.pk, op: 'D', hlc: s.hlc }, null);
+        return;
+      }
+      const current = (await tx.getRows(s.table, [s.pk])).get(s.key);
+      if (!current) return; // deleted since; its delete follows in the capture
+      const cols = s.row.op === 'I' ? current : Object.fromEntries((s.row.cols ?? []).filter((c) => c in current).map((c) => [c, current[c]!]));
+      await tx.appendLog({ table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols }, null);
+    });
+    const { maxSeq } = await tx.captureStats();
+    if (maxSeq > 0) await tx.deleteCaptureThrough(maxSeq);
+    await tx.setState('clock', this.clock.last);
+  }
+
+  async #apply(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
+    const results = await applyChanges(tx, this.catalogue.byName, changes);
+    let applied = 0;
+    let conflicts = 0;
+    const at = this.#now();
+    for (const r of results) {
+      if (r.accepted) {
+        await tx.appendLog(r.accepted, origin);
+        applied++;
+      }
+      for (const c of r.conflicts) {
+        conflicts++;
+        await tx.addConflict({
+          table: r.change.table, pk: pkKey(r.change.pk), kind: c.kind, column: c.column,
+          lost: c.lost === undefined ? null : JSON.stringify(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc,
+          origin: c.kind === 'delete-updated' ? null : origin, rule: c.rule,
+        }, at);
+      }
+      // Where the node's write lost, restate the hub's row so the node converges to it.
+      if (r.conflicts.some((c) => INCOMING_LOST.has(c.kind))) await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
+    }
+    return { applied, conflicts };
+  }
+
+  async #restate(tx: Tx, table: TableSchema, change: Change): Promise<void> {
+    const key = pkKey(change.pk);
+    const meta = (await tx.getMeta(table.name, [key])).get(key);
+    if (!meta) return;
+    const row = meta.exists ? (await tx.getRows(table, [change.pk])).get(key) : undefined;
+    if (row) {
+      const restated: Change = { table: table.name, pk: change.pk, op: 'I', hlc: meta.hlc, cols: row };
+      if (Object.keys(meta.colHlc).length) restated.colHlc = { ...meta.colHlc };
+      await tx.appendLog(restated, null);
+    } else {
+      await tx.appendLog({ table: table.name, pk: change.pk, op: 'D', hlc: meta.hlc }, null);
+    }
+  }
+}
+
+const SNAPSHOT_PAGE = 1000;
+const ZERO = formatHlc({ wall: 0, counter: 0, node: HUB_NODE_ID });

@@ -1,0 +1,112 @@
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import compress from '@fastify/compress';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import type { Logger } from 'pino';
+import {
+  OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
+} from '../protocol/index.ts';
+import type { NodeRecord } from '../adapters/adapter.ts';
+import type { Hub } from './hub.ts';
+import { asOutpostError, sendProblem } from './problem.ts';
+
+export interface ServerOptions {
+  logger?: Logger | false;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    node?: NodeRecord;
+  }
+}
+
+/** The hub's HTTP API (protocol v1, docs/protocol.md). */
+export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<FastifyInstance> {
+  const base = { bodyLimit: hub.config.limits.bodyBytes };
+  const app: FastifyInstance = opts.logger
+    ? (Fastify({ ...base, loggerInstance: opts.logger }) as unknown as FastifyInstance)
+    : Fastify({ ...base, logger: false });
+
+  await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'identity'] });
+
+  // Nodes send gzip bodies; the limit counts the inflated bytes (no zip bombs).
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const enc = req.headers['content-encoding'];
+    if (!enc || enc === 'identity') return payload;
+    if (enc !== 'gzip') throw new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`);
+    const gunzip = createGunzip() as unknown as Readable & { receivedEncodedLength: number };
+    gunzip.receivedEncodedLength = 0;
+    payload.on('data', (c: Buffer) => (gunzip.receivedEncodedLength += c.length));
+    payload.pipe(gunzip as unknown as NodeJS.WritableStream);
+    return gunzip;
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const e = asOutpostError(err);
+    if (e.code === 'INTERNAL') req.log.error({ err }, 'request failed');
+    return sendProblem(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, new OutpostError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
+    const h = req.headers.authorization;
+    const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+    return hub.authenticate(token);
+  };
+
+  app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
+  app.get('/healthz', async () => ({ ok: true }));
+
+  app.post('/v1/join', async (req) => hub.join(joinRequestSchema.parse(req.body).code));
+
+  app.post('/v1/handshake', async (req) => {
+    const node = await auth(req);
+    return hub.handshake(node, handshakeRequestSchema.parse(req.body));
+  });
+
+  app.post('/v1/push', async (req) => {
+    const node = await auth(req);
+    return hub.push(node, pushRequestSchema.parse(req.body));
+  });
+
+  app.get('/v1/pull', async (req) => {
+    const node = await auth(req);
+    const q = req.query as Record<string, string | undefined>;
+    const after = intParam(q.after ?? '0', 'after');
+    const limit = intParam(q.limit ?? String(hub.config.limits.pullPage), 'limit');
+    if (limit < 1) throw new OutpostError('BAD_REQUEST', 'limit must be at least 1');
+    return hub.pull(node, after, limit);
+  });
+
+  app.get('/v1/snapshot', async (req, reply) => {
+    const node = await auth(req);
+    const out = new PassThrough();
+    reply.type('application/x-ndjson');
+    const done = hub
+      .snapshot(node, async (lines) => {
+        if (!out.write(lines.map((l) => JSON.stringify(l)).join('\n') + '\n')) await once(out, 'drain');
+      })
+      .then(() => out.end(), (err: unknown) => {
+        req.log.error({ err }, 'snapshot failed');
+        out.destroy(err as Error);
+      });
+    void done;
+    return reply.send(out);
+  });
+
+  app.get('/v1/status', async (req) => {
+    const node = await auth(req);
+    const s = await hub.status();
+    const me = s.nodes.find((n) => n.id === node.id);
+    return { nodeId: node.id, logSeq: s.logSeq, lag: me?.lag ?? 0 };
+  });
+
+  return app;
+}
+
+function intParam(v: string, name: string): number {
+  if (!/^\d{1,15}$/.test(v)) throw new OutpostError('BAD_REQUEST', `${name} must be a non-negative integer`);
+  return Number(v);
+}

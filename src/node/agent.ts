@@ -1,0 +1,155 @@
+import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
+import type { Adapter } from '../adapters/adapter.ts';
+import { HubClient } from './hub-client.ts';
+import type { NodeContext } from './node-context.ts';
+import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
+import { pushPending } from './push.ts';
+import { pullAll } from './pull.ts';
+import { takeSnapshot } from './snapshot.ts';
+
+export interface AgentOptions {
+  /** the lab's wall clock; tests inject a skewed one */
+  now?: () => number;
+  pageSize?: number;
+  timeoutMs?: number;
+  progress?: NodeContext['progress'];
+}
+
+export interface SyncSummary {
+  pushed: number;
+  pulled: number;
+  conflicts: number;
+  snapshotRows: number;
+  cursor: number;
+  durationMs: number;
+}
+
+export interface NodeStatus {
+  nodeId: string;
+  nodeName: string;
+  hub: string;
+  pending: number;
+  cursor: number;
+  acked: number;
+  lastSyncAt: string | null;
+  lastError: string | null;
+  snapshot: NodeState['snapshot'];
+  tables: { name: string; direction: string }[];
+}
+
+/** The node agent: one database that joined a hub, and the way it syncs. */
+export class NodeAgent {
+  readonly db: Adapter;
+  readonly #opts: AgentOptions;
+
+  private constructor(db: Adapter, opts: AgentOptions) {
+    this.db = db;
+    this.#opts = opts;
+  }
+
+  static async open(db: Adapter, opts: AgentOptions = {}): Promise<NodeAgent> {
+    await db.installBookkeeping('node');
+    await db.read(readNodeState); // throws NOT_ENROLLED
+    return new NodeAgent(db, opts);
+  }
+
+  /**
+   * Exchange a one-time code for this node's credential, create the synced
+   * tables that are missing, install the triggers (capturing rows already
+   * here) and take the first snapshot.
+   */
+  static async join(db: Adapter, hubUrl: string, code: string, opts: AgentOptions = {}): Promise<{ agent: NodeAgent; summary: SyncSummary }> {
+    await db.installBookkeeping('node');
+    const existing = await db.read((tx) => tx.getState('role'));
+    if (existing) throw new OutpostError('BAD_REQUEST', `${db.description} has joined a hub already (role ${existing}); use a fresh database`);
+    const client = new HubClient(hubUrl, undefined, { timeoutMs: opts.timeoutMs });
+    const joined = await client.join(code.trim());
+    // Keep the credential at once: the code cannot be used twice.
+    await db.write((tx) => writeNodeState(tx, { nodeId: joined.nodeId, nodeName: joined.nodeName, hubUrl: client.baseUrl, token: joined.token, cursor: 0, acked: 0, snapshot: 'none' }).then(() => tx.setState('role', 'node')));
+    const agent = new NodeAgent(db, opts);
+    const summary = await agent.sync();
+    return { agent, summary };
+  }
+
+  /** One push and pull (and the first snapshot when none was taken). */
+  async sync(): Promise<SyncSummary> {
+    const started = Date.now();
+    const state = await this.db.read(readNodeState);
+    const ctx = this.#context(state);
+    try {
+      const hs = await ctx.client.handshake({ protocol: PROTOCOL_VERSION, schemaVersion: state.schemaVersion, clock: ctx.clock.tick() });
+      ctx.clock.receive(hs.clock);
+      let snapshotRows = 0;
+      let cursor = state.cursor;
+      let acked = state.acked;
+      if (hs.acked > acked) {
+        // The hub committed a group whose reply was lost: forget it here too.
+        await this.db.write(async (tx) => {
+          await tx.deleteCaptureThrough(hs.acked);
+          await writeNodeState(tx, { acked: hs.acked });
+        });
+        acked = hs.acked;
+      }
+      if (state.snapshot !== 'done') {
+        await this.#provision(hs.tables);
+        for (const t of hs.tables) ctx.catalogue.set(t.name, t);
+        const snap = await takeSnapshot(ctx, state.snapshot === 'partial');
+        await this.db.write((tx) => writeNodeState(tx, { snapshot: 'done', cursor: snap.cursor, schemaVersion: snap.header.schemaVersion, tables: snap.header.tables, clock: ctx.clock.last }));
+        snapshotRows = snap.rows;
+        cursor = snap.cursor;
+      } else if (hs.schemaVersion !== state.schemaVersion) {
+        throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hs.schemaVersion}, this node's ${state.schemaVersion}; local changes are kept and sync resumes once the schemas agree`, { hub: hs.schemaVersion, node: state.schemaVersion });
+      }
+      const push = await pushPending(ctx, acked);
+      const pull = await pullAll(ctx, cursor);
+      const summary: SyncSummary = { pushed: push.pushed, pulled: pull.pulled, conflicts: push.conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
+      await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
+      return summary;
+    } catch (e) {
+      await this.db.write((tx) => writeNodeState(tx, { lastError: (e as Error).message, clock: ctx.clock.last })).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async status(): Promise<NodeStatus> {
+    return this.db.read(async (tx) => {
+      const s = await readNodeState(tx);
+      const { count } = await tx.captureStats();
+      return {
+        nodeId: s.nodeId, nodeName: s.nodeName, hub: s.hubUrl, pending: count, cursor: s.cursor, acked: s.acked,
+        lastSyncAt: s.lastSyncAt ? new Date(s.lastSyncAt).toISOString() : null, lastError: s.lastError, snapshot: s.snapshot,
+        tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
+      };
+    });
+  }
+
+  /** Create missing synced tables from the hub's schema and install triggers. */
+  async #provision(tables: TableSchema[]): Promise<void> {
+    const local = new Map((await this.db.introspect()).map((t) => [t.name, t]));
+    for (const t of tables) {
+      const have = local.get(t.name);
+      if (!have) {
+        await this.db.createTable(t);
+        continue;
+      }
+      const missing = t.columns.filter((c) => !have.columns.some((h) => h.name === c.name)).map((c) => c.name);
+      if (missing.length) throw new OutpostError('SCHEMA_INVALID', `local table ${t.name} lacks column(s) ${missing.join(', ')} that the hub has`);
+      if (have.primaryKey.join(',') !== t.primaryKey.join(',')) throw new OutpostError('SCHEMA_INVALID', `local table ${t.name} has key (${have.primaryKey.join(', ')}), the hub's is (${t.primaryKey.join(', ')})`);
+    }
+    for (const t of tables) await this.db.installTriggers(t, t.direction === 'down' ? 'readonly' : 'capture');
+  }
+
+  #context(state: NodeState): NodeContext {
+    const now = this.#opts.now ?? Date.now;
+    return {
+      db: this.db,
+      client: new HubClient(state.hubUrl, state.token, { timeoutMs: this.#opts.timeoutMs }),
+      clock: new HlcClock(state.nodeId, now, state.clock ?? undefined),
+      catalogue: new Map(state.tables.map((t) => [t.name, t])),
+      nodeId: state.nodeId,
+      skewMs: now() - Date.now(),
+      pageSize: this.#opts.pageSize ?? 1000,
+      progress: this.#opts.progress,
+    };
+  }
+}

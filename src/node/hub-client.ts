@@ -1,0 +1,112 @@
+import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import {
+  ERROR_CODES, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
+  type PullResponse, type PushRequest, type PushResponse,
+} from '../protocol/index.ts';
+
+export interface HubClientOptions {
+  /** per-request timeout for everything but snapshots */
+  timeoutMs?: number;
+}
+
+/** The node's side of protocol v1 over HTTP: JSON bodies, gzip both ways. */
+export class HubClient {
+  readonly baseUrl: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(baseUrl: string, token?: string, opts: HubClientOptions = {}) {
+    let u: URL;
+    try {
+      u = new URL(baseUrl);
+    } catch {
+      throw new OutpostError('BAD_REQUEST', `not a hub URL: ${JSON.stringify(baseUrl)} (expected http://host:port)`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutpostError('BAD_REQUEST', `hub URL must be http:// or https://, got ${u.protocol}`);
+    this.baseUrl = u.toString().replace(/\/$/, '');
+    this.#token = token;
+    this.#timeoutMs = opts.timeoutMs ?? 60_000;
+  }
+
+  join(code: string): Promise<JoinResponse> {
+    return this.#json('POST', '/v1/join', { code });
+  }
+
+  handshake(req: HandshakeRequest): Promise<HandshakeResponse & { acked: number }> {
+    return this.#json('POST', '/v1/handshake', req);
+  }
+
+  push(req: PushRequest): Promise<PushResponse> {
+    return this.#json('POST', '/v1/push', req);
+  }
+
+  pull(after: number, limit?: number): Promise<PullResponse> {
+    const q = new URLSearchParams({ after: String(after) });
+    if (limit) q.set('limit', String(limit));
+    return this.#json('GET', `/v1/pull?${q}`);
+  }
+
+  /** Stream the snapshot's NDJSON lines, parsed, to `each` (awaited line by line). */
+  async snapshot(each: (line: unknown) => Promise<void>): Promise<void> {
+    const res = await this.#fetch('GET', '/v1/snapshot', undefined, null);
+    if (!res.body) throw new OutpostError('HUB_ERROR', 'the snapshot response has no body');
+    const rl = createInterface({ input: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), crlfDelay: Infinity });
+    try {
+      for await (const line of rl) if (line) await each(JSON.parse(line));
+    } catch (e) {
+      if (e instanceof OutpostError) throw e;
+      throw new OutpostError('HUB_UNREACHABLE', `the snapshot stream broke off: ${(e as Error).message}`);
+    }
+  }
+
+  async #json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.#fetch(method, path, body, this.#timeoutMs);
+    try {
+      return (await res.json()) as T;
+    } catch (e) {
+      throw new OutpostError('HUB_UNREACHABLE', `the hub's reply to ${path} broke off: ${(e as Error).message}`);
+    }
+  }
+
+  async #fetch(method: string, path: string, body: unknown, timeoutMs: number | null): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'gzip' };
+    if (this.#token) headers.authorization = `Bearer ${this.#token}`;
+    let payload: Buffer | undefined;
+    if (body !== undefined) {
+      const raw = Buffer.from(JSON.stringify(body));
+      headers['content-type'] = 'application/json';
+      if (raw.length > 1024) {
+        payload = gzipSync(raw, { level: 1 });
+        headers['content-encoding'] = 'gzip';
+      } else payload = raw;
+    }
+    let res: Response;
+    try {
+      res = await fetch(this.baseUrl + path, {
+        method,
+        headers,
+        body: payload as unknown as BodyInit | undefined,
+        signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
+      });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+      throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    }
+    if (res.ok) return res;
+    let problem: { code?: string; detail?: string } = {};
+    try {
+      problem = (await res.json()) as typeof problem;
+    } catch {
+      /* not a problem document */
+    }
+    const code: ErrorCode = problem.code && problem.code in ERROR_CODES ? (problem.code as ErrorCode) : res.status >= 500 ? 'HUB_ERROR' : 'BAD_REQUEST';
+    throw new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${res.status}`}`, { status: res.status });
+  }
+}
+
+/** Errors worth retrying later: the network, the hub being down or overloaded. */
+export function isRetryable(e: unknown): boolean {
+  return e instanceof OutpostError && (e.code === 'HUB_UNREACHABLE' || e.code === 'HUB_ERROR' || e.code === 'INTERNAL' || e.code === 'PUSH_OUT_OF_ORDER');
+}

@@ -1,0 +1,53 @@
+import { OutpostError, type TableSchema } from '../protocol/index.ts';
+import type { Tx } from '../adapters/adapter.ts';
+
+/** What a node keeps about itself, in its own database (`_outpost_state`). */
+export interface NodeState {
+  nodeId: string;
+  nodeName: string;
+  hubUrl: string;
+  token: string;
+  /** hub log position everything before which is applied here */
+  cursor: number;
+  /** highest local capture sequence the hub has committed */
+  acked: number;
+  clock: string | null;
+  schemaVersion: string | null;
+  tables: TableSchema[];
+  /** 'none' before the first snapshot, 'partial' if one broke off, 'done' */
+  snapshot: 'none' | 'partial' | 'done';
+  lastSyncAt: number | null;
+  lastError: string | null;
+}
+
+export async function readNodeState(tx: Tx): Promise<NodeState> {
+  const get = (k: string): Promise<string | null> => tx.getState(k);
+  if ((await get('role')) !== 'node') throw new OutpostError('NOT_ENROLLED', 'this database has not joined a hub: run `outpost join --hub URL --code CODE --db URL` first');
+  const tables = await get('tables');
+  return {
+    nodeId: (await get('node_id')) ?? '',
+    nodeName: (await get('node_name')) ?? '',
+    hubUrl: (await get('hub_url')) ?? '',
+    token: (await get('token')) ?? '',
+    cursor: Number((await get('cursor')) ?? 0),
+    acked: Number((await get('acked')) ?? 0),
+    clock: await get('clock'),
+    schemaVersion: await get('schema_version'),
+    tables: tables ? (JSON.parse(tables) as TableSchema[]) : [],
+    snapshot: ((await get('snapshot')) ?? 'none') as NodeState['snapshot'],
+    lastSyncAt: (await get('last_sync_at')) ? Number(await get('last_sync_at')) : null,
+    lastError: await get('last_error'),
+  };
+}
+
+const KEYS: Record<keyof NodeState, string> = {
+  nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked',
+  clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error',
+};
+
+export async function writeNodeState(tx: Tx, patch: Partial<NodeState>): Promise<void> {
+  for (const [k, v] of Object.entries(patch) as [keyof NodeState, unknown][]) {
+    const text = v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v);
+    await tx.setState(KEYS[k], text);
+  }
+}

@@ -1,0 +1,75 @@
+import { type Change, type WireValue } from '../protocol/index.ts';
+import { coalesceRow, type CapturedOp } from '../engine/index.ts';
+import { stampCaptured } from '../adapters/capture-stamper.ts';
+import type { NodeContext } from './node-context.ts';
+import { writeNodeState } from './node-state.ts';
+
+export interface PushSummary {
+  pushed: number;
+  conflicts: number;
+}
+
+/**
+ * Push everything captured so far as one group: stamp the captured rows,
+ * fold them into one change per row with the row's current values (read in
+ * the same transaction, so the group is a consistent state that never splits
+ * a local transaction), send it in pages, and forget the captured rows only
+ * once the hub has acknowledged the group.
+ */
+export async function pushPending(ctx: NodeContext, acked: number): Promise<PushSummary> {
+  const group = await ctx.db.write(async (tx) => {
+    await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+    await writeNodeState(tx, { clock: ctx.clock.last });
+    const { maxSeq } = await tx.captureStats();
+    if (maxSeq <= acked) return null;
+    const byRow = new Map<string, { table: string; pk: WireValue[]; ops: CapturedOp[] }>();
+    let after = acked;
+    for (;;) {
+      const rows = await tx.readCapture({ afterSeq: after, throughSeq: maxSeq, limit: 5000 });
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const k = `${r.table}\u0000${r.pk}`;
+        let e = byRow.get(k);
+        if (!e) byRow.set(k, (e = { table: r.table, pk: JSON.parse(r.pk) as WireValue[], ops: [] }));
+        e.ops.push({ op: r.op, cols: r.cols });
+        after = r.seq;
+      }
+    }
+    const changes: Change[] = [];
+    for (const e of byRow.values()) {
+      const table = ctx.catalogue.get(e.table);
+      if (!table) continue;
+      const key = JSON.stringify(e.pk);
+      const meta = (await tx.getMeta(table.name, [key])).get(key);
+      if (!meta) continue;
+      const current = (await tx.getRows(table, [e.pk])).get(key);
+      const c = coalesceRow(table.name, e.pk, e.ops, meta, current);
+      if (c) changes.push(c);
+    }
+    return { to: maxSeq, changes };
+  });
+  if (!group) return { pushed: 0, conflicts: 0 };
+
+  const pages = Math.max(1, Math.ceil(group.changes.length / ctx.pageSize));
+  let conflicts = 0;
+  let ack = acked;
+  for (let page = 0; page < pages; page++) {
+    const changes = group.changes.slice(page * ctx.pageSize, (page + 1) * ctx.pageSize);
+    const res = await ctx.client.push({ from: acked, to: group.to, page, pages, clock: ctx.clock.last, changes });
+    ctx.clock.receive(res.clock);
+    ctx.progress?.('push', Math.min((page + 1) * ctx.pageSize, group.changes.length), group.changes.length);
+    if (res.duplicate) {
+      ack = res.ack;
+      break;
+    }
+    if (!res.staged) {
+      ack = res.ack;
+      conflicts = res.conflicts;
+    }
+  }
+  await ctx.db.write(async (tx) => {
+    await tx.deleteCaptureThrough(ack);
+    await writeNodeState(tx, { acked: ack, clock: ctx.clock.last });
+  });
+  return { pushed: group.changes.length, conflicts };
+}

@@ -1,0 +1,78 @@
+import { OutpostError, formatHlc, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
+import { applyChanges } from '../engine/index.ts';
+import type { Tx } from '../adapters/adapter.ts';
+import type { NodeContext } from './node-context.ts';
+import { writeNodeState } from './node-state.ts';
+
+/**
+ * Take the hub's snapshot and apply it in pages. Rows arrive as inserts with
+ * their stamps and merge with anything already here (rows the lab had before
+ * joining are pending inserts and win or lose by their stamps). When an
+ * earlier snapshot broke off, rows it left that are not local changes are
+ * cleared first, so a row deleted at the hub meanwhile cannot linger.
+ */
+export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ rows: number; cursor: number; header: SnapshotHeader }> {
+  let header: SnapshotHeader | null = null;
+  let page: Change[] = [];
+  let rows = 0;
+  let ended = false;
+  const flush = async (): Promise<void> => {
+    if (page.length === 0) return;
+    const batch = page;
+    page = [];
+    await ctx.db.write(async (tx) => {
+      await applyChanges(tx, ctx.catalogue, batch);
+      await writeNodeState(tx, { snapshot: 'partial' });
+    });
+    ctx.progress?.('snapshot', rows);
+  };
+  await ctx.client.snapshot(async (raw) => {
+    const line = snapshotLineSchema.parse(raw);
+    if (line.type === 'header') {
+      header = line;
+      for (const t of line.tables) ctx.catalogue.set(t.name, t);
+      if (retry) await ctx.db.write((tx) => clearUnpending(tx, line.tables.filter((t) => t.direction !== 'up')));
+      return;
+    }
+    if (!header) throw new OutpostError('HUB_ERROR', 'the snapshot did not start with a header');
+    if (line.type === 'end') {
+      ended = true;
+      return;
+    }
+    const table = ctx.catalogue.get(line.table);
+    if (!table) throw new OutpostError('HUB_ERROR', `the snapshot sent rows of an unknown table ${line.table}`);
+    const cols = Object.fromEntries(table.columns.map((c, i) => [c.name, line.values[i] ?? null]));
+    const change: Change = { table: table.name, pk: table.primaryKey.map((k) => cols[k]!), op: 'I', hlc: line.hlc, cols };
+    if (line.colHlc) change.colHlc = line.colHlc;
+    ctx.clock.receive(line.hlc);
+    page.push(change);
+    rows++;
+    if (page.length >= ctx.pageSize) await flush();
+  });
+  if (!header || !ended) throw new OutpostError('HUB_UNREACHABLE', 'the snapshot stream ended early; it will be taken again');
+  await flush();
+  const h: SnapshotHeader = header;
+  ctx.clock.receive(h.clock);
+  return { rows, cursor: h.cursor, header: h };
+}
+
+const GONE = formatHlc({ wall: 0, counter: 0, node: 'hub' });
+
+async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
+  const pending = new Set((await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER })).map((r) => `${r.table}\u0000${pkKey(JSON.parse(r.pk))}`));
+  for (const t of [...tables].reverse()) {
+    let after: unknown[] | null = null;
+    for (;;) {
+      const rows = await tx.scanRows(t, after, 1000);
+      if (rows.length === 0) break;
+      for (const r of rows) {
+        const pk = t.primaryKey.map((k) => r[k]!);
+        const key = pkKey(pk);
+        if (pending.has(`${t.name}\u0000${key}`)) continue;
+        await tx.deleteRow(t, pk);
+        await tx.putMeta(t.name, key, { exists: false, hlc: GONE, colHlc: {} });
+      }
+      after = t.primaryKey.map((k) => rows[rows.length - 1]![k]);
+    }
+  }
+}
