@@ -74,6 +74,16 @@ export class Hub {
     return { id, code };
   }
 
+  /** Revoke a node: its credential stops working at its next request. */
+  static async revokeNode(db: Adapter, name: string, now: number = Date.now()): Promise<void> {
+    await db.installBookkeeping('hub');
+    await db.write(async (tx) => {
+      const n = await tx.nodeByName(name);
+      if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
+      await tx.updateNode(n.id, { revokedAt: now });
+    });
+  }
+
   async join(code: string): Promise<JoinResponse> {
     const token = newNodeToken();
     const node = await this.db.write(async (tx) => {
@@ -148,7 +158,7 @@ export class Hub {
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up').map((t) => t.name);
     const page = Math.min(limit, this.config.limits.pullPage);
     const { entries, scannedTo } = await this.db.read((tx) => tx.readLog({ after, limit: page, excludeOrigin: node.id, tables }));
-    await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: after, lastSeen: this.#now() }));
+    await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: scannedTo, lastSeen: this.#now() }));
     return { changes: entries.map((e) => e.change), cursor: scannedTo, more: entries.length === page, clock: this.clock.tick() };
   }
 

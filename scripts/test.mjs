@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+// Runs every test file under test/ with Node's test runner (Node 20 does not
+// expand globs for --test, so the files are listed here).
+//
+// A test file that needs a database server says so in its name:
+// `*.mysql.test.ts` (MariaDB/MySQL on 127.0.0.1:3306) or `*.postgres.test.ts`
+// (PostgreSQL on 127.0.0.1:5432). When that server is unreachable those files
+// are skipped and named, unless OUTPOST_REQUIRE_SERVERS=1 (CI sets it), which
+// makes an unreachable server an error.
+//
+//   npm test                 every file
+//   npm test -- e2e hlc      only files whose path contains one of the words
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
+
+const root = new URL('..', import.meta.url).pathname;
+const only = process.argv.slice(2);
+const SERVERS = {
+  mysql: { name: 'MariaDB/MySQL', port: 3306 },
+  postgres: { name: 'PostgreSQL', port: 5432 },
+};
+
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return name === 'helpers' ? [] : walk(p);
+    return name.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+function reachable(port) {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port, timeout: 2000 });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+    s.once('timeout', () => (s.destroy(), resolve(false)));
+  });
+}
+
+let files = walk(join(root, 'test')).sort();
+if (only.length) files = files.filter((f) => only.some((o) => relative(root, f).includes(o)));
+const skipped = [];
+for (const [kind, s] of Object.entries(SERVERS)) {
+  const needing = files.filter((f) => f.endsWith(`.${kind}.test.ts`));
+  if (needing.length === 0 || (await reachable(s.port))) continue;
+  if (process.env.OUTPOST_REQUIRE_SERVERS === '1') {
+    console.error(`${s.name} is not reachable on 127.0.0.1:${s.port}, and OUTPOST_REQUIRE_SERVERS=1 forbids skipping its suites`);
+    process.exit(1);
+  }
+  skipped.push(`${s.name} unreachable on 127.0.0.1:${s.port}: skipped ${needing.map((f) => relative(root, f)).join(', ')}`);
+  files = files.filter((f) => !needing.includes(f));
+}
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+console.log(`running ${files.length} test files`);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files.map((f) => relative(root, f))], {
+  cwd: root,
+  stdio: 'inherit',
+});
+for (const line of skipped) console.log(`SKIPPED SUITES: ${line}`);
+process.exit(r.status ?? 1);

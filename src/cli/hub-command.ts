@@ -1,0 +1,66 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { openAdapter } from '../adapters/open.ts';
+import { SqliteAdapter } from '../adapters/sqlite/sqlite-adapter.ts';
+import { loadHubConfig } from '../hub/config.ts';
+import { Hub } from '../hub/hub.ts';
+import { buildServer } from '../hub/server.ts';
+
+export const PACKAGE_ROOT = new URL('../../', import.meta.url).pathname;
+export const DEFAULT_HUB_DB = 'sqlite:./outpost-data/hub.db';
+export const DEFAULT_CONFIG = join(PACKAGE_ROOT, 'examples/oims/outpost.config.json');
+
+export interface HubCommandOptions {
+  db: string;
+  port: string;
+  host: string;
+  config?: string;
+}
+
+/**
+ * Start the hub. On the embedded default (a SQLite file under ./outpost-data)
+ * an empty database gets the example inventory schema, so `npm start` works
+ * with nothing else installed.
+ */
+export async function hubCommand(o: HubCommandOptions): Promise<void> {
+  const configPath = o.config ?? DEFAULT_CONFIG;
+  const config = loadHubConfig(configPath);
+  const db = await openAdapter(o.db);
+  if (o.db === DEFAULT_HUB_DB && db instanceof SqliteAdapter && (await db.introspect()).length === 0) {
+    await db.close();
+    const Database = (await import('better-sqlite3')).default;
+    const raw = new Database(db.path);
+    raw.exec(readFileSync(join(PACKAGE_ROOT, 'examples/oims/schema.sqlite.sql'), 'utf8'));
+    raw.close();
+    return hubCommand(o);
+  }
+  const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const hub = await Hub.open(db, config);
+  const app = await buildServer(hub, { logger });
+  const port = Number(o.port);
+  await app.listen({ host: o.host, port });
+  const shown = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
+  const url = `http://${shown}:${port}`;
+  const dbArg = o.db === DEFAULT_HUB_DB ? '' : ` --db ${o.db}`;
+  process.stdout.write(
+    [
+      `Outpost hub listening on ${url}`,
+      `  database: ${db.description}   config: ${existsSync(configPath) ? configPath : o.config}`,
+      `  tables:   ${hub.catalogue.tables.map((t) => `${t.name} (${t.direction})`).join(', ')}`,
+      '',
+      'Add a lab:',
+      `  CODE=$(npx outpost node add lab-a${dbArg})`,
+      `  npx outpost join --hub ${url} --code "$CODE" --db sqlite:./lab-a.db`,
+      `  npx outpost sync --db sqlite:./lab-a.db`,
+      '',
+    ].join('\n'),
+  );
+  const stop = async (): Promise<void> => {
+    await app.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}

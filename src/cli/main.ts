@@ -1,0 +1,76 @@
+import { Command } from 'commander';
+import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
+import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
+import { status } from './status-command.ts';
+import { fail } from './output.ts';
+
+const program = new Command()
+  .name('outpost')
+  .description('Offline-first two-way sync between a hub database and lab databases')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+
+const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => async (...a: A): Promise<void> => {
+  const opts = a.find((x) => typeof x === 'object' && x !== null && 'json' in (x as object)) as { json?: boolean } | undefined;
+  try {
+    await fn(...a);
+  } catch (e) {
+    fail(e, !!opts?.json);
+  }
+};
+
+program
+  .command('hub')
+  .description('start the hub server')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--port <n>', 'port', '4000')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--config <file>', 'hub config (tables, directions, policies); default: the OIMS example')
+  .action(act(hubCommand));
+
+const node = program.command('node').description('manage nodes on the hub');
+node
+  .command('add <name>')
+  .description('enroll a node; prints its one-time code')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .action(act(nodeAdd));
+node
+  .command('revoke <name>')
+  .description("revoke a node's credential")
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .action(act(nodeRevoke));
+
+program
+  .command('join')
+  .description('join a hub with a one-time code, provision the tables and take the first snapshot')
+  .requiredOption('--hub <url>', 'hub URL, http://host:port')
+  .requiredOption('--code <code>', 'one-time code from `outpost node add`')
+  .requiredOption('--db <url>', 'this node\'s database URL')
+  .option('--json', 'machine-readable output')
+  .action(act(join));
+
+program
+  .command('sync')
+  .description('push local changes and pull the hub\'s, once')
+  .requiredOption('--db <url>', 'node database URL')
+  .option('--json', 'machine-readable output')
+  .action(act(sync));
+
+program
+  .command('run')
+  .description('keep syncing on an interval, retrying with backoff')
+  .requiredOption('--db <url>', 'node database URL')
+  .option('--interval <seconds>', 'seconds between syncs', '30')
+  .option('--json', 'machine-readable output, one line per sync')
+  .action(act(run));
+
+program
+  .command('status')
+  .description('a node: pending changes, last sync, cursor; a hub: nodes and their lag')
+  .requiredOption('--db <url>', 'database URL')
+  .option('--json', 'machine-readable output')
+  .action(act(status));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,68 @@
+import { openAdapter } from '../adapters/open.ts';
+import type { Adapter } from '../adapters/adapter.ts';
+import { Hub } from '../hub/hub.ts';
+import { NodeAgent, type SyncSummary } from '../node/agent.ts';
+import { runLoop } from '../node/run-loop.ts';
+import { emit, terminalProgress } from './output.ts';
+
+async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>): Promise<T> {
+  const db = await openAdapter(url);
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** `outpost node add NAME`: prints the one-time code and nothing else. */
+export function nodeAdd(name: string, o: { db: string }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    const { code } = await Hub.addNode(db, name);
+    process.stdout.write(code + '\n');
+  });
+}
+
+export function nodeRevoke(name: string, o: { db: string }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    await Hub.revokeNode(db, name);
+    process.stderr.write(`revoked ${name}\n`);
+  });
+}
+
+export function summaryLine(s: SyncSummary): string {
+  const snap = s.snapshotRows ? `, snapshot ${s.snapshotRows} rows` : '';
+  return `synced: pushed ${s.pushed}, pulled ${s.pulled}, conflicts ${s.conflicts}${snap}, ${s.durationMs} ms`;
+}
+
+export function join(o: { hub: string; code: string; db: string; json?: boolean }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress() });
+    const st = await agent.status();
+    emit(!!o.json, { ok: true, nodeId: st.nodeId, nodeName: st.nodeName, ...summary }, `joined ${o.hub} as ${st.nodeName} (${st.nodeId}); ${summaryLine(summary)}`);
+  });
+}
+
+export function sync(o: { db: string; json?: boolean }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    const agent = await NodeAgent.open(db, { progress: terminalProgress() });
+    const s = await agent.sync();
+    emit(!!o.json, { ok: true, ...s }, summaryLine(s));
+  });
+}
+
+export function run(o: { db: string; interval: string; json?: boolean }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    const agent = await NodeAgent.open(db);
+    const ctrl = new AbortController();
+    process.once('SIGINT', () => ctrl.abort());
+    process.once('SIGTERM', () => ctrl.abort());
+    const st = await agent.status();
+    process.stderr.write(`outpost: syncing ${st.nodeName} with ${st.hub} every ${o.interval}s (Ctrl-C stops)\n`);
+    await runLoop(agent, {
+      intervalMs: Number(o.interval) * 1000,
+      signal: ctrl.signal,
+      onSync: (s) => emit(!!o.json, { ok: true, at: new Date().toISOString(), ...s }, `${new Date().toISOString()} ${summaryLine(s)}`),
+      onError: (e, ms) => emit(!!o.json, { ok: false, at: new Date().toISOString(), message: e.message, retryInMs: ms }, `${new Date().toISOString()} sync failed: ${e.message}; retrying in ${(ms / 1000).toFixed(1)} s`),
+    });
+  });
+}
