@@ -1,6 +1,7 @@
 import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
+import { stampCaptured } from '../adapters/capture-stamper.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
@@ -77,6 +78,9 @@ export class NodeAgent {
     const state = await this.db.read(readNodeState);
     const ctx = this.#context(state);
     try {
+      // Local edits made so far are stamped before any stamp from the hub is
+      // seen, so that they order by when they were made.
+      await this.db.write((tx) => stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs));
       const hs = await ctx.client.handshake({ protocol: PROTOCOL_VERSION, schemaVersion: state.schemaVersion, clock: ctx.clock.tick() });
       ctx.clock.receive(hs.clock);
       let snapshotRows = 0;

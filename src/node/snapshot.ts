@@ -1,6 +1,7 @@
 import { OutpostError, formatHlc, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
 import { applyChanges } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
+import { stampCaptured } from '../adapters/capture-stamper.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -21,6 +22,11 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     const batch = page;
     page = [];
     await ctx.db.write(async (tx) => {
+      await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+      for (const c of batch) {
+        ctx.clock.receive(c.hlc);
+        for (const h of Object.values(c.colHlc ?? {})) ctx.clock.receive(h);
+      }
       await applyChanges(tx, ctx.catalogue, batch);
       await writeNodeState(tx, { snapshot: 'partial' });
     });
@@ -44,7 +50,6 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     const cols = Object.fromEntries(table.columns.map((c, i) => [c.name, line.values[i] ?? null]));
     const change: Change = { table: table.name, pk: table.primaryKey.map((k) => cols[k]!), op: 'I', hlc: line.hlc, cols };
     if (line.colHlc) change.colHlc = line.colHlc;
-    ctx.clock.receive(line.hlc);
     page.push(change);
     rows++;
     if (page.length >= ctx.pageSize) await flush();

@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tempDir, startHub, joinNode, rowsOf, hubApp, type TestNode, type RunningHub } from '../helpers/fixtures.ts';
+
+const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+function insertItem(db: TestNode['app'], n: number, lab: string, extra: Record<string, unknown> = {}): void {
+  const row = { id: ID(n), lab_id: lab, name: `item ${n}`, quantity: n, unit_price: n + 0.25, ...extra };
+  const cols = Object.keys(row);
+  db.prepare(`INSERT INTO items (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+}
+
+async function syncAll(nodes: TestNode[], rounds = 2): Promise<void> {
+  for (let r = 0; r < rounds; r++) for (const n of nodes) await n.agent.sync();
+}
+
+function assertConverged(hub: RunningHub, nodes: TestNode[], table = 'items'): void {
+  const want = rowsOf(hub.dbPath, table);
+  for (const n of nodes) assert.deepEqual(rowsOf(n.path, table), want, `${n.path} differs from the hub in ${table}`);
+}
+
+async function threeLabs(t: Parameters<typeof tempDir>[0], opts: { skewA?: number } = {}): Promise<{ hub: RunningHub; a: TestNode; b: TestNode; c: TestNode }> {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a', opts.skewA ? { now: () => Date.now() + opts.skewA! } : {});
+  const b = await joinNode(hub, dir, 'lab-b');
+  const c = await joinNode(hub, dir, 'lab-c');
+  for (const n of [a, b, c]) t.after(() => n.close());
+  return { hub, a, b, c };
+}
+
+test('inserts, updates and deletes on three labs and on the hub converge', async (t) => {
+  const { hub, a, b, c } = await threeLabs(t);
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  insertItem(a.app, 1, 'lab-a');
+  insertItem(a.app, 2, 'lab-a', { notes: 'Ünïcødé ✓ 🧪 “quotes”' });
+  insertItem(b.app, 3, 'lab-b', { serial_number: null, unit_price: null });
+  insertItem(c.app, 4, 'lab-c');
+  insertItem(web, 5, 'lab-c', { notes: 'written by the website' });
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 5);
+
+  b.app.prepare('UPDATE items SET quantity = quantity - 1, notes = NULL WHERE id = ?').run(ID(2));
+  c.app.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  web.prepare("UPDATE items SET status = 'repair' WHERE id = ?").run(ID(3));
+  a.app.prepare('UPDATE items SET name = ? WHERE id = ?').run('renamed on A', ID(4));
+  web.prepare('DELETE FROM items WHERE id = ?').run(ID(5));
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  const rows = rowsOf(hub.dbPath, 'items') as { id: string; quantity: number; notes: string | null; status: string; name: string }[];
+  assert.deepEqual(rows.map((r) => r.id), [ID(2), ID(3), ID(4)]);
+  assert.equal(rows[0]!.quantity, 1);
+  assert.equal(rows[0]!.notes, null);
+  assert.equal(rows[1]!.status, 'repair');
+  assert.equal(rows[2]!.name, 'renamed on A');
+  // Nothing left to push anywhere, and nothing was captured twice (echo suppression).
+  for (const n of [a, b, c]) assert.equal((await n.agent.status()).pending, 0);
+});
+
+test('concurrent edits of different columns of one row both survive', async (t) => {
+  const { hub, a, b, c } = await threeLabs(t);
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b, c]);
+  a.app.prepare('UPDATE items SET quantity = 99 WHERE id = ?').run(ID(1));
+  b.app.prepare("UPDATE items SET notes = 'checked by B' WHERE id = ?").run(ID(1));
+  await a.agent.sync();
+  await b.agent.sync();
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  const [row] = rowsOf(hub.dbPath, 'items') as { quantity: number; notes: string }[];
+  assert.equal(row!.quantity, 99);
+  assert.equal(row!.notes, 'checked by B');
+});
+
+test('concurrent edits of one column resolve the same way everywhere: the later edit wins', async (t) => {
+  const { hub, a, b, c } = await threeLabs(t);
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b, c]);
+  b.app.prepare("UPDATE items SET name = 'B wrote first' WHERE id = ?").run(ID(1));
+  await new Promise((r) => setTimeout(r, 5));
+  a.app.prepare("UPDATE items SET name = 'A wrote later' WHERE id = ?").run(ID(1));
+  // A pushes first and B second: B's older edit must still lose.
+  await a.agent.sync();
+  await b.agent.sync();
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  assert.equal((rowsOf(hub.dbPath, 'items')[0] as { name: string }).name, 'A wrote later');
+  const conflicts = (await hub.hub.status()).conflicts;
+  assert.equal(conflicts, 1, 'the losing write is recorded as a conflict');
+});
+
+test('a lab whose clock runs 24 h behind still wins with an edit made after it saw the other one', async (t) => {
+  const { hub, a, b, c } = await threeLabs(t, { skewA: -86_400_000 });
+  insertItem(b.app, 1, 'lab-b');
+  await syncAll([b, a, c]);
+  b.app.prepare("UPDATE items SET notes = 'B, on time' WHERE id = ?").run(ID(1));
+  await b.agent.sync();
+  await a.agent.sync(); // A sees B's edit
+  a.app.prepare("UPDATE items SET notes = 'A, a day behind, but after' WHERE id = ?").run(ID(1));
+  await a.agent.sync();
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  assert.equal((rowsOf(hub.dbPath, 'items')[0] as { notes: string }).notes, 'A, a day behind, but after');
+});
+
+test('a delete wins over a concurrent update, and the updating lab converges', async (t) => {
+  const { hub, a, b, c } = await threeLabs(t);
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b, c]);
+  a.app.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  b.app.prepare('UPDATE items SET quantity = 5 WHERE id = ?').run(ID(1));
+  await a.agent.sync();
+  await b.agent.sync();
+  await syncAll([a, b, c]);
+  assertConverged(hub, [a, b, c]);
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 0);
+  assert.ok((await hub.hub.status()).conflicts >= 1);
+});
+
+test('a lab that edits a row while a newer hub edit is on its way takes the newer value', async (t) => {
+  const { hub, a, b } = await threeLabs(t);
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b]);
+  a.app.prepare("UPDATE items SET notes = 'lab A, earlier' WHERE id = ?").run(ID(1));
+  await new Promise((r) => setTimeout(r, 5));
+  web.prepare("UPDATE items SET notes = 'website, later' WHERE id = ?").run(ID(1));
+  await a.agent.sync();
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+  assert.equal((rowsOf(hub.dbPath, 'items')[0] as { notes: string }).notes, 'website, later');
+});
