@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, ROOT } from '../helpers/fixtures.ts';
+import { OutpostError } from '../../src/protocol/index.ts';
+import { runLoop } from '../../src/node/run-loop.ts';
+import { HubClient } from '../../src/node/hub-client.ts';
+
+const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const logCount = (path: string, pk: string): number =>
+  (new Database(path, { readonly: true }).prepare('SELECT COUNT(*) AS n FROM _outpost_log WHERE pk = ?').get(JSON.stringify([pk])) as { n: number }).n;
+
+test('the connection drops after the hub committed a push: the retry applies nothing twice', async (t) => {
+  const dir = tempDir(t);
+  let drops = 1;
+  const hub = await startHub(dir, {
+    setup: (app) =>
+      app.addHook('onSend', async (req, _reply, payload) => {
+        if (req.url === '/v1/push' && drops > 0) {
+          drops--;
+          req.raw.socket.destroy(); // the group is committed; the reply never arrives
+        }
+        return payload;
+      }),
+  });
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a');
+  t.after(() => a.close());
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'flask', 10)").run(ID(1));
+  a.app.prepare("INSERT INTO stock_movements (id, item_id, lab_id, delta, reason) VALUES ('m1', ?, 'lab-a', 10, 'delivery')").run(ID(1));
+  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'HUB_UNREACHABLE');
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 1, 'the hub committed the group before the reply was lost');
+  // More work happens on the lab before the retry.
+  a.app.prepare("UPDATE items SET notes = 'after the cut' WHERE id = ?").run(ID(1));
+  const s = await a.agent.sync();
+  assert.equal(s.pushed, 1, 'only the new change is pushed again');
+  assert.equal(logCount(hub.dbPath, ID(1)), 2, 'one log entry for the insert, one for the update');
+  assert.equal(rowsOf(hub.dbPath, 'stock_movements').length, 1);
+  assert.deepEqual(rowsOf(hub.dbPath, 'items'), rowsOf(a.path, 'items'));
+  assert.equal((await hub.hub.status()).conflicts, 0);
+});
+
+test('a push sent twice is acknowledged twice and applied once', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const { code } = await (await import('../../src/hub/hub.ts')).Hub.addNode(hub.hub.db, 'raw');
+  const joined = await new HubClient(hub.url).join(code);
+  const client = new HubClient(hub.url, joined.token);
+  const hs = await client.handshake({ protocol: 1, schemaVersion: null });
+  const push = {
+    from: 0, to: 3, page: 0, pages: 1, clock: hs.clock,
+    changes: [{ table: 'items', pk: [ID(7)], op: 'I' as const, hlc: hs.clock, cols: { id: ID(7), lab_id: 'lab-a', name: 'x', quantity: 1, status: 'active', updated_at: '2026-01-01T00:00:00Z' } }],
+  };
+  const first = await client.push(push);
+  const second = await client.push(push);
+  assert.deepEqual([first.applied, first.duplicate, first.ack], [1, false, 3]);
+  assert.deepEqual([second.applied, second.duplicate, second.ack], [0, true, 3]);
+  assert.equal(logCount(hub.dbPath, ID(7)), 1);
+});
+
+test('the hub is down while a lab syncs: it retries with backoff and converges when the hub is back', async (t) => {
+  const dir = tempDir(t);
+  let hub = await startHub(dir);
+  const port = Number(new URL(hub.url).port);
+  const a = await joinNode(hub, dir, 'lab-a');
+  const b = await joinNode(hub, dir, 'lab-b');
+  t.after(() => a.close());
+  t.after(() => b.close());
+  await hub.close();
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'written offline', 3)").run(ID(1));
+  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'HUB_UNREACHABLE' && /cannot reach the hub/.test(e.message));
+  assert.equal((await a.agent.status()).pending, 1, 'the offline write is kept');
+
+  const ctrl = new AbortController();
+  const errors: number[] = [];
+  let synced = 0;
+  const loop = runLoop(a.agent, {
+    intervalMs: 50, baseBackoffMs: 20, maxBackoffMs: 200, signal: ctrl.signal,
+    onError: (_e, ms) => errors.push(ms),
+    onSync: (s) => { if (s.pushed > 0) synced++; if (synced) ctrl.abort(); },
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(errors.length >= 2, `retried while the hub was down (${errors.length} tries)`);
+  hub = await startHubOn(hub.dbPath, { port });
+  t.after(() => hub.close());
+  await loop;
+  assert.equal(synced, 1);
+  await b.agent.sync();
+  assert.deepEqual(rowsOf(b.path, 'items'), rowsOf(hub.dbPath, 'items'));
+  assert.equal(rowsOf(b.path, 'items').length, 1);
+});
+
+test('a lab killed (SIGKILL) in the middle of a pull resumes: nothing lost, nothing doubled', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir, {
+    config: { limits: { pullPage: 25, bodyBytes: 16 * 1024 * 1024 } },
+    setup: (app) => app.addHook('onRequest', async (req) => { if (req.url.startsWith('/v1/pull')) await new Promise((r) => setTimeout(r, 15)); }),
+  });
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a');
+  const web = hubApp(hub);
+  const ins = web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-c', ?, ?)");
+  web.transaction(() => { for (let i = 1; i <= 1000; i++) ins.run(ID(i), `hub item ${i}`, i); })();
+  web.close();
+  await hub.hub.sequencePending();
+  await a.close(); // the agent runs in its own process below
+
+  const cursorOf = (): number => {
+    const db = new Database(a.path, { readonly: true });
+    try {
+      return Number((db.prepare("SELECT v FROM _outpost_state WHERE k = 'cursor'").get() as { v: string }).v);
+    } finally {
+      db.close();
+    }
+  };
+  const start = cursorOf();
+  const child = spawn(process.execPath, [join(ROOT, 'bin/outpost.js'), 'sync', '--db', `sqlite:${a.path}`], { stdio: 'ignore' });
+  const exited = new Promise((r) => child.once('exit', r));
+  for (let i = 0; i < 400 && cursorOf() < start + 200; i++) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGKILL');
+  await exited;
+  const mid = cursorOf();
+  assert.ok(mid > start && mid < start + 1000, `killed mid-pull (cursor ${start} -> ${mid})`);
+  const db = new Database(a.path);
+  assert.equal((db.pragma('integrity_check', { simple: true }) as string), 'ok');
+  const partial = (db.prepare('SELECT COUNT(*) AS n FROM items').get() as { n: number }).n;
+  db.close();
+  assert.equal(partial, mid - start, 'every applied page moved the cursor in the same transaction');
+
+  const { SqliteAdapter } = await import('../../src/adapters/sqlite/sqlite-adapter.ts');
+  const { NodeAgent } = await import('../../src/node/agent.ts');
+  const again = new SqliteAdapter(a.path);
+  t.after(() => again.close());
+  const s = await (await NodeAgent.open(again)).sync();
+  assert.equal(s.pulled, 1000 - (mid - start));
+  assert.deepEqual(rowsOf(a.path, 'items'), rowsOf(hub.dbPath, 'items'));
+  assert.equal((await (await NodeAgent.open(again)).status()).pending, 0, 'applied rows were not captured as local changes');
+});
