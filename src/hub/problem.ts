@@ -15,6 +15,7 @@ export function asOutpostError(e: unknown): OutpostError {
       return new OutpostError('BODY_TOO_LARGE', fe.message ?? 'body too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new OutpostError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
+    case 'OUTPOST_BAD_GZIP':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

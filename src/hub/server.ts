@@ -1,7 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
-import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
 import type { Logger } from 'pino';
@@ -29,19 +27,18 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     ? (Fastify({ ...base, loggerInstance: opts.logger }) as unknown as FastifyInstance)
     : Fastify({ ...base, logger: false });
 
-  await app.register(compress, { global: true, threshold: 1024, encodings: ['gzip', 'identity'] });
-
-  // Nodes send gzip bodies; the limit counts the inflated bytes (no zip bombs).
-  app.addHook('preParsing', async (req, _reply, payload) => {
-    const enc = req.headers['content-encoding'];
-    if (!enc || enc === 'identity') return payload;
-    if (enc !== 'gzip') throw new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`);
-    const gunzip = createGunzip() as unknown as Readable & { receivedEncodedLength: number };
-    gunzip.receivedEncodedLength = 0;
-    payload.on('data', (c: Buffer) => (gunzip.receivedEncodedLength += c.length));
-    payload.pipe(gunzip as unknown as NodeJS.WritableStream);
-    return gunzip;
+  // Replies are gzip'd when the peer accepts it; nodes send gzip bodies, which
+  // are inflated as they stream in, and the body limit counts the inflated
+  // bytes (no zip bombs).
+  await app.register(compress, {
+    global: true,
+    threshold: 1024,
+    encodings: ['gzip', 'identity'],
+    requestEncodings: ['gzip'],
+    onUnsupportedRequestEncoding: (enc) => new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`),
+    onInvalidRequestPayload: (_enc, _req, err) => ({ statusCode: 400, code: 'OUTPOST_BAD_GZIP', message: `the gzip body cannot be inflated: ${err.message}` }) as unknown as Error,
   });
+
 
   app.setErrorHandler((err, req, reply) => {
     const e = asOutpostError(err);
