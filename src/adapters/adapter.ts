@@ -77,7 +77,7 @@ export interface BookkeepingTx {
   captureStats(): Promise<{ count: number; maxSeq: number }>;
 
   appendLog(change: Change, origin: string | null): Promise<number>;
-  readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number }>;
+  readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
 
   createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;

@@ -67,8 +67,9 @@ export class SqlBookkeeping implements BookkeepingTx {
     );
   }
 
-  async readLog(o: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number }> {
-    if (o.tables.length === 0) return { entries: [], scannedTo: await this.maxLogSeq() };
+  async readLog(o: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }> {
+    const head = await this.maxLogSeq();
+    if (o.tables.length === 0) return { entries: [], scannedTo: Math.max(o.after, head), head };
     const marks = o.tables.map(() => '?').join(', ');
     const rows = await this.#db.all<{ seq: number | bigint; tbl: string; pk: string; op: string; hlc: string; cols: string | null; col_hlc: string | null; origin: string | null }>(
       `SELECT seq, tbl, pk, op, hlc, cols, col_hlc, origin FROM _outpost_log WHERE seq > ? AND (origin IS NULL OR origin <> ?) AND tbl IN (${marks}) ORDER BY seq LIMIT ?`,
@@ -82,8 +83,8 @@ export class SqlBookkeeping implements BookkeepingTx {
       return { seq: Number(r.seq), change, origin: r.origin };
     });
     // A full page ends at its last entry; a short page has seen everything there is.
-    const scannedTo = entries.length === o.limit ? entries[entries.length - 1]!.seq : Math.max(o.after, await this.maxLogSeq());
-    return { entries, scannedTo };
+    const scannedTo = entries.length === o.limit ? entries[entries.length - 1]!.seq : Math.max(o.after, head);
+    return { entries, scannedTo, head };
   }
 
   async maxLogSeq(): Promise<number> {

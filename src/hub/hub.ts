@@ -157,9 +157,9 @@ export class Hub {
     await this.sequencePending();
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up').map((t) => t.name);
     const page = Math.min(limit, this.config.limits.pullPage);
-    const { entries, scannedTo } = await this.db.read((tx) => tx.readLog({ after, limit: page, excludeOrigin: node.id, tables }));
+    const { entries, scannedTo, head } = await this.db.read((tx) => tx.readLog({ after, limit: page, excludeOrigin: node.id, tables }));
     await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: scannedTo, lastSeen: this.#now() }));
-    return { changes: entries.map((e) => e.change), cursor: scannedTo, more: entries.length === page, clock: this.clock.tick() };
+    return { changes: entries.map((e) => e.change), cursor: scannedTo, head, more: entries.length === page, clock: this.clock.tick() };
   }
 
   /**

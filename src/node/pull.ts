@@ -4,12 +4,15 @@ import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
 /**
- * Pull pages after the cursor until the hub has no more. Each page is
+ * Pull pages after the cursor until the node has caught up with the end of
+ * the hub's log as it was at the first page (a busy hub cannot keep one sync
+ * going forever; the next sync takes the rest). Each page is
  * applied, and the cursor moved, in one transaction: a crash leaves either
  * the whole page and its cursor or neither.
  */
 export async function pullAll(ctx: NodeContext, cursor: number): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
+  let target = Number.POSITIVE_INFINITY;
   for (;;) {
     const page = await ctx.client.pull(cursor, ctx.pageSize);
     await ctx.db.write(async (tx) => {
@@ -27,6 +30,7 @@ export async function pullAll(ctx: NodeContext, cursor: number): Promise<{ pulle
     pulled += page.changes.length;
     cursor = page.cursor;
     ctx.progress?.('pull', pulled);
-    if (!page.more) return { pulled, cursor };
+    target = Math.min(target, page.head);
+    if (!page.more || cursor >= target) return { pulled, cursor };
   }
 }

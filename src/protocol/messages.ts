@@ -80,7 +80,10 @@ export type PushResponse = z.infer<typeof pushResponseSchema>;
 
 export const pullResponseSchema = z.object({
   changes: z.array(changeSchema),
+  /** the position to pull after next time */
   cursor: z.number().int(),
+  /** the end of the log when this page was read */
+  head: z.number().int(),
   more: z.boolean(),
   clock: hlc,
 });
