@@ -1,5 +1,5 @@
 import type { Change, ColumnSchema, ForeignKeySchema, TableSchema } from '../protocol/index.ts';
-import type { ReplicaTx, RowValues } from '../engine/index.ts';
+import type { CaptureRow, ReplicaTx, RowValues } from '../engine/index.ts';
 
 export type Dialect = 'sqlite' | 'mysql' | 'postgres';
 export type Role = 'hub' | 'node';
@@ -22,19 +22,7 @@ export interface IntrospectedTable {
   foreignKeys: ForeignKeySchema[];
 }
 
-/** One row the capture triggers wrote. */
-export interface CaptureRow {
-  seq: number;
-  table: string;
-  /** JSON array of the key values */
-  pk: string;
-  op: 'I' | 'U' | 'D';
-  /** changed columns of an update */
-  cols: string[] | null;
-  /** wall-clock milliseconds when the trigger fired */
-  ts: number;
-  hlc: string | null;
-}
+export type { CaptureRow } from '../engine/index.ts';
 
 /** One entry of the hub's commit-ordered change log. */
 export interface LogEntry {
@@ -97,6 +85,11 @@ export interface BookkeepingTx {
   clearStaged(nodeId: string): Promise<void>;
 }
 
+export interface WriteOptions {
+  /** false: do not check foreign keys in this transaction (default true) */
+  checkForeignKeys?: boolean;
+}
+
 /** Everything valid inside one transaction. */
 export interface Tx extends ReplicaTx, BookkeepingTx {
   /** stream a table's rows in primary-key order, a page at a time */
@@ -126,8 +119,13 @@ export interface Adapter {
   /** create a synced table that is missing here, from the hub's schema */
   createTable(table: TableSchema): Promise<void>;
 
-  /** a write transaction whose changes the capture triggers do not record (echo suppression) */
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * A write transaction whose changes the capture triggers do not record
+   * (echo suppression). Foreign keys are checked at commit; a snapshot, whose
+   * rows are consistent as a whole but not page by page, may turn the check
+   * off. A change that breaks a constraint fails with APPLY_FAILED.
+   */
+  write<T>(fn: (tx: Tx) => Promise<T>, opts?: WriteOptions): Promise<T>;
   /** a read transaction over one consistent snapshot */
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   close(): Promise<void>;

@@ -15,6 +15,7 @@ export interface CapturedOp {
  */
 export function coalesceRow(
   table: string,
+  columns: readonly string[],
   pk: WireValue[],
   ops: readonly CapturedOp[],
   meta: RowMeta,
@@ -23,7 +24,8 @@ export function coalesceRow(
   if (ops.length === 0) return null;
   if (!current || !meta.exists) return { table, pk, op: 'D', hlc: meta.hlc };
   const inserted = ops.some((o) => o.op === 'I' || o.op === 'D');
-  const names = inserted ? Object.keys(current) : [...new Set(ops.flatMap((o) => o.cols ?? []))].filter((c) => c in current);
+  // Only the columns the hub's catalogue names travel (a lab may have more).
+  const names = (inserted ? columns : [...new Set(ops.flatMap((o) => o.cols ?? []))]).filter((c) => c in current && columns.includes(c));
   if (names.length === 0) return null;
   const cols: Record<string, WireValue> = {};
   const stamps: Record<string, string> = {};

@@ -5,3 +5,4 @@ export * from './apply-changes.ts';
 export * from './coalesce.ts';
 export * from './stamp.ts';
 export * from './replica-tx.ts';
+export * from './stamp-captured.ts';

@@ -18,3 +18,23 @@ export interface ReplicaTx {
   updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void>;
   deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void>;
 }
+
+/** One row the capture triggers wrote. */
+export interface CaptureRow {
+  seq: number;
+  table: string;
+  /** JSON array of the key values */
+  pk: string;
+  op: 'I' | 'U' | 'D';
+  /** changed columns of an update */
+  cols: string[] | null;
+  /** wall-clock milliseconds when the trigger fired */
+  ts: number;
+  hlc: string | null;
+}
+
+/** A replica transaction that can also read and stamp its capture rows. */
+export interface CaptureTx extends ReplicaTx {
+  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
+  setCaptureHlc(seq: number, hlc: string): Promise<void>;
+}

@@ -8,7 +8,7 @@ export type RowAction =
   | { kind: 'update'; cols: Record<string, WireValue> }
   | { kind: 'delete' };
 
-export type ConflictKind = 'column' | 'row' | 'update-deleted' | 'delete-updated' | 'stale-delete' | 'stale-insert';
+export type ConflictKind = 'column' | 'row' | 'update-deleted' | 'update-missing' | 'delete-updated' | 'stale-delete' | 'stale-insert';
 
 /** A write that lost, kept so that nothing is dropped silently. */
 export interface Conflict {
@@ -31,6 +31,13 @@ export interface Resolution {
 
 export function changeColumnStamp(change: Change, column: string): string {
   return change.colHlc?.[column] ?? change.hlc;
+}
+
+/** The newest stamp a change carries (an insert's row stamp may be older than its columns'). */
+export function newestChangeStamp(change: Change): string {
+  let h = change.hlc;
+  for (const v of Object.values(change.colHlc ?? {})) if (v > h) h = v;
+  return h;
 }
 
 /**
@@ -75,10 +82,14 @@ export function resolveChange(meta: RowMeta | undefined, change: Change, policy:
   if (!meta || !meta.exists) {
     if (change.op === 'U') {
       // The row is gone here (deleted, or never seen): the update cannot apply.
-      const winner = meta?.hlc ?? change.hlc;
-      return none(meta, meta ? Object.entries(cols).map(([c, v]) => ({
-        kind: 'update-deleted' as const, column: c, lost: v, lostHlc: changeColumnStamp(change, c), winnerHlc: winner, rule: 'delete wins over a concurrent update',
-      })) : []);
+      return none(meta, Object.entries(cols).map(([c, v]) => ({
+        kind: meta ? ('update-deleted' as const) : ('update-missing' as const),
+        column: c,
+        lost: v,
+        lostHlc: changeColumnStamp(change, c),
+        winnerHlc: meta?.hlc ?? change.hlc,
+        rule: meta ? 'delete wins over a concurrent update' : 'the row does not exist here',
+      })));
     }
     if (meta && change.hlc <= meta.hlc) {
       return none(meta, change.hlc === meta.hlc ? [] : [rowConflict('stale-insert', change.hlc, meta.hlc, 'a delete newer than the insert keeps the row deleted')]);
@@ -108,7 +119,7 @@ export function resolveChange(meta: RowMeta | undefined, change: Change, policy:
     for (const c of Object.keys(cols)) if (!(c in next.colHlc)) next.colHlc[c] = meta.hlc;
     next.hlc = change.hlc;
   }
-  const rowWins = policy === 'lww' ? change.hlc > newestStamp(meta) : false;
+  const rowWins = policy === 'lww' ? newestChangeStamp(change) > newestStamp(meta) : false;
   for (const [c, v] of Object.entries(cols)) {
     const incoming = changeColumnStamp(change, c);
     const current = columnStamp(meta, c);

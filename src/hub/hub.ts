@@ -5,7 +5,7 @@ import {
 } from '../protocol/index.ts';
 import { applyChanges, type Conflict } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
-import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { stampCaptured } from '../engine/stamp-captured.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
@@ -102,7 +102,7 @@ export class Hub {
     return node;
   }
 
-  handshake(node: NodeRecord, req: HandshakeRequest): HandshakeResponse & { acked: number } {
+  handshake(node: NodeRecord, req: HandshakeRequest): HandshakeResponse {
     if (req.protocol !== PROTOCOL_VERSION) {
       throw new OutpostError('PROTOCOL_MISMATCH', `the hub speaks protocol ${PROTOCOL_VERSION}, the node ${req.protocol}; upgrade the older side`, { hubProtocol: PROTOCOL_VERSION, nodeProtocol: req.protocol });
     }

@@ -49,7 +49,8 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
     const h = req.headers.authorization;
-    const token = h?.startsWith('Bearer ') ? h.slice(7).trim() : undefined;
+    const m = h ? /^bearer\s+(\S+)\s*$/i.exec(h) : null;
+    const token = m?.[1];
     return hub.authenticate(token);
   };
 

@@ -1,7 +1,7 @@
 import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
-import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';

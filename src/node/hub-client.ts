@@ -34,7 +34,7 @@ export class HubClient {
     return this.#json('POST', '/v1/join', { code });
   }
 
-  handshake(req: HandshakeRequest): Promise<HandshakeResponse & { acked: number }> {
+  handshake(req: HandshakeRequest): Promise<HandshakeResponse> {
     return this.#json('POST', '/v1/handshake', req);
   }
 

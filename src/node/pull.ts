@@ -1,5 +1,5 @@
 import { applyChanges } from '../engine/index.ts';
-import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 

@@ -1,6 +1,6 @@
 import { type Change, type WireValue } from '../protocol/index.ts';
 import { coalesceRow, type CapturedOp } from '../engine/index.ts';
-import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -43,7 +43,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const meta = (await tx.getMeta(table.name, [key])).get(key);
       if (!meta) continue;
       const current = (await tx.getRows(table, [e.pk])).get(key);
-      const c = coalesceRow(table.name, e.pk, e.ops, meta, current);
+      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current);
       if (c) changes.push(c);
     }
     return { to: maxSeq, changes };

@@ -1,7 +1,7 @@
-import { OutpostError, formatHlc, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
+import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
 import { applyChanges } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
-import { stampCaptured } from '../adapters/capture-stamper.ts';
+import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -29,7 +29,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
       }
       await applyChanges(tx, ctx.catalogue, batch);
       await writeNodeState(tx, { snapshot: 'partial' });
-    });
+    }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
     ctx.progress?.('snapshot', rows);
   };
   await ctx.client.snapshot(async (raw) => {
@@ -61,7 +61,8 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
   return { rows, cursor: h.cursor, header: h };
 }
 
-const GONE = formatHlc({ wall: 0, counter: 0, node: 'hub' });
+/** Below every stamp a replica issues (node ids are never empty), so any snapshot row brings the row back. */
+const GONE = HLC_ZERO;
 
 async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
   const pending = new Set((await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER })).map((r) => `${r.table}\u0000${pkKey(JSON.parse(r.pk))}`));

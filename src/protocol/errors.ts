@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   PROTOCOL_MISMATCH: { status: 426, title: 'The node speaks another protocol version' },
   SCHEMA_MISMATCH: { status: 409, title: 'The node and the hub have different schema versions' },
   PUSH_OUT_OF_ORDER: { status: 409, title: 'A push page arrived out of order' },
+  APPLY_FAILED: { status: 409, title: 'A change breaks a constraint of the receiving database' },
   NOT_FOUND: { status: 404, title: 'No such resource' },
   NODE_EXISTS: { status: 409, title: 'A node with that name exists already' },
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },

@@ -2,7 +2,7 @@
  * Hybrid logical clock. A stamp is a string that sorts lexicographically in
  * the clock's total order: 15-digit wall milliseconds, 8 hex digits of
  * counter, then the node id that breaks ties.
- *   000001732212345678-0000002a-lab-a
+ *   001732212345678-0000002a-n-1f56334a8259
  */
 export interface HlcParts {
   readonly wall: number;
@@ -15,6 +15,7 @@ const COUNTER_DIGITS = 8;
 const MAX_COUNTER = 0xffffffff;
 const STAMP_RE = /^(\d{15})-([0-9a-f]{8})-(.+)$/;
 
+/** Below every stamp a clock issues (clock node ids are never empty); a local marker, never sent. */
 export const HLC_ZERO = formatHlc({ wall: 0, counter: 0, node: '' });
 
 export function formatHlc(p: HlcParts): string {

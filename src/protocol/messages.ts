@@ -44,6 +44,8 @@ export const handshakeResponseSchema = z.object({
   nodeId: z.string(),
   clock: hlc,
   tables: z.array(tableSchema),
+  /** the highest local sequence of this node the hub has committed */
+  acked: z.number().int(),
 });
 export type HandshakeResponse = z.infer<typeof handshakeResponseSchema>;
 

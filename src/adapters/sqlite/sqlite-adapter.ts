@@ -3,7 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { TableSchema, WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
-import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx } from '../adapter.ts';
+import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
+import { OutpostError } from '../../protocol/index.ts';
 import { SqlBookkeeping } from '../bookkeeping.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
@@ -143,8 +144,10 @@ export class SqliteAdapter implements Adapter {
     });
   }
 
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
+      const fkOff = opts.checkForeignKeys === false;
+      if (fkOff) this.#db.pragma('foreign_keys = OFF');
       this.#db.exec('BEGIN IMMEDIATE');
       try {
         this.#db.exec('PRAGMA defer_foreign_keys = ON');
@@ -155,7 +158,9 @@ export class SqliteAdapter implements Adapter {
         return result;
       } catch (e) {
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
-        throw e;
+        throw translateError(e);
+      } finally {
+        if (fkOff) this.#db.pragma('foreign_keys = ON');
       }
     });
   }
@@ -182,4 +187,13 @@ export class SqliteAdapter implements Adapter {
       this.#db.close();
     });
   }
+}
+
+/** Constraint failures become APPLY_FAILED; anything else is passed on. */
+function translateError(e: unknown): unknown {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+    return new OutpostError('APPLY_FAILED', `the database refused a change: ${(e as Error).message}`, { constraint: code });
+  }
+  return e;
 }

@@ -1,6 +1,7 @@
 import { pkKey, type HlcClock, type TableSchema, type WireValue } from '../protocol/index.ts';
-import { stampMeta, type RowMeta } from '../engine/index.ts';
-import type { CaptureRow, Tx } from './adapter.ts';
+import { stampMeta } from './stamp.ts';
+import type { RowMeta } from './row-meta.ts';
+import type { CaptureRow, CaptureTx } from './replica-tx.ts';
 
 export interface StampedRow {
   row: CaptureRow;
@@ -18,7 +19,7 @@ export interface StampedRow {
  * tests inject); the clock keeps it above every stamp already seen.
  */
 export async function stampCaptured(
-  tx: Tx,
+  tx: CaptureTx,
   clock: HlcClock,
   catalogue: ReadonlyMap<string, TableSchema>,
   skewMs: number,
