@@ -42,6 +42,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     }
     if (!header) throw new OutpostError('HUB_ERROR', 'the snapshot did not start with a header');
     if (line.type === 'end') {
+      if (line.rows !== rows) throw new OutpostError('HUB_UNREACHABLE', `the snapshot stream lost rows (${rows} of ${line.rows} arrived); it will be taken again`);
       ended = true;
       return;
     }

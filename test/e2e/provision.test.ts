@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDir, startHub, joinNode, rowsOf, hubApp, oimsDatabase } from '../helpers/fixtures.ts';
+import { Hub } from '../../src/hub/hub.ts';
+import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
+import { NodeAgent } from '../../src/node/agent.ts';
+import type { OutpostError } from '../../src/protocol/index.ts';
+
+const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+function schemaOf(path: string, table: string): unknown {
+  const db = new Database(path, { readonly: true });
+  try {
+    return {
+      // SQLite lets a non-INTEGER key column hold NULL unless told; provisioned keys are NOT NULL.
+      columns: db.prepare(`SELECT name, type, CASE WHEN pk > 0 THEN 1 ELSE "notnull" END AS "notnull", pk FROM pragma_table_info('${table}')`).all(),
+      fks: db.prepare(`SELECT "table", "from", "to" FROM pragma_foreign_key_list('${table}') ORDER BY "from"`).all(),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+test('a lab joining with an empty database gets the synced tables created and filled from a snapshot', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const web = hubApp(hub);
+  const ins = web.prepare("INSERT INTO items (id, lab_id, category_id, name, quantity, unit_price, notes) VALUES (?, 'lab-b', 'reagents', ?, ?, ?, ?)");
+  web.transaction(() => { for (let i = 1; i <= 2500; i++) ins.run(ID(i), `reagent ${i}`, i, i / 4, i % 7 ? null : 'ñ 🧪'); })();
+  web.prepare("UPDATE items SET notes = 'edited after insert' WHERE id = ?").run(ID(5));
+  web.close();
+  const a = await joinNode(hub, dir, 'lab-a', { pageSize: 400 });
+  t.after(() => a.close());
+  for (const table of ['labs', 'categories', 'items', 'stock_movements']) {
+    assert.deepEqual(schemaOf(a.path, table), schemaOf(hub.dbPath, table), `${table} was created with the hub's columns, types, keys and foreign keys`);
+  }
+  for (const table of ['labs', 'categories', 'items']) assert.deepEqual(rowsOf(a.path, table), rowsOf(hub.dbPath, table));
+  // Defaults came along: the lab app can insert without naming status or updated_at.
+  a.app.prepare("INSERT INTO items (id, lab_id, name) VALUES (?, 'lab-a', 'defaults')").run(ID(9999));
+  const row = a.app.prepare('SELECT status, quantity, updated_at FROM items WHERE id = ?').get(ID(9999)) as { status: string; quantity: number; updated_at: string };
+  assert.equal(row.status, 'active');
+  assert.equal(row.quantity, 0);
+  assert.match(row.updated_at, /^\d{4}-\d\d-\d\dT/);
+  // The snapshot's stamps came along too: an older edit elsewhere does not beat the hub's.
+  assert.equal((await a.agent.status()).snapshot, 'done');
+});
+
+test('a lab that already has data keeps it: its rows go up, the hub\'s come down', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const web = hubApp(hub);
+  web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-c', 'at the hub', 1)").run(ID(1));
+  web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-c', 'hub version', 1)").run(ID(2));
+  web.close();
+  const path = oimsDatabase(join(dir, 'lab-a.db'));
+  const app = new Database(path);
+  app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'in the lab before joining', 4)").run(ID(3));
+  app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'lab version, newer', 2)").run(ID(2));
+  app.close();
+  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const db = new SqliteAdapter(path);
+  t.after(() => db.close());
+  const { agent, summary } = await NodeAgent.join(db, hub.url, code);
+  assert.equal(summary.pushed, 2, 'the rows the lab had are pushed as its initial state');
+  await agent.sync();
+  const hubItems = rowsOf(hub.dbPath, 'items') as { id: string; name: string }[];
+  assert.deepEqual(hubItems.map((r) => r.name), ['at the hub', 'lab version, newer', 'in the lab before joining']);
+  assert.deepEqual(rowsOf(path, 'items'), hubItems);
+});
+
+test('a snapshot that breaks off is taken again, and a row deleted meanwhile does not linger', async (t) => {
+  const dir = tempDir(t);
+  let cut = 1;
+  const hub = await startHub(dir, {
+    setup: (app) =>
+      app.addHook('onSend', async (req, reply, payload) => {
+        if (req.url !== '/v1/snapshot' || cut-- <= 0) return payload;
+        // Let everything up to the first 1,000 items through, then cut the connection.
+        let itemPages = 0;
+        const { Transform } = await import('node:stream');
+        return (payload as NodeJS.ReadableStream).pipe(new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            if (itemPages > 1 || (chunk.includes('"table":"items"') && ++itemPages > 1)) { setTimeout(() => req.raw.socket.destroy(), 50); return done(); }
+            setTimeout(() => done(null, chunk), 5); // trickle, so the lab applies pages before the cut
+          },
+        }));
+      }),
+  });
+  t.after(() => hub.close());
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  const ins = web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-b', ?, ?)");
+  web.transaction(() => { for (let i = 1; i <= 1500; i++) ins.run(ID(i), `item ${i}`, i); })();
+  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const path = join(dir, 'lab-a.db');
+  const db = new SqliteAdapter(path);
+  t.after(() => db.close());
+  await assert.rejects(NodeAgent.join(db, hub.url, code, { pageSize: 100 }), (e: OutpostError) => e.code === 'HUB_UNREACHABLE');
+  const partial = rowsOf(path, 'items').length;
+  assert.ok(partial > 0 && partial < 1500, `the first snapshot broke off after ${partial} rows`);
+  web.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  const agent = await NodeAgent.open(db, { pageSize: 100 });
+  const s = await agent.sync();
+  assert.equal(s.snapshotRows, 1499 + 7, "1,499 items and the 7 labs and categories");
+  assert.deepEqual(rowsOf(path, 'items'), rowsOf(hub.dbPath, 'items'));
+  assert.equal((await agent.status()).pending, 0);
+});
+
+test('a local table that lacks a column the hub has is refused with a clear error', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const path = join(dir, 'lab-a.db');
+  const raw = new Database(path);
+  raw.exec('CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)');
+  raw.close();
+  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const db = new SqliteAdapter(path);
+  t.after(() => db.close());
+  await assert.rejects(NodeAgent.join(db, hub.url, code), (e: OutpostError) => e.code === 'SCHEMA_INVALID' && /local table items lacks column\(s\) lab_id/.test(e.message));
+});
