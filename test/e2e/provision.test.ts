@@ -123,3 +123,35 @@ test('a local table that lacks a column the hub has is refused with a clear erro
   t.after(() => db.close());
   await assert.rejects(NodeAgent.join(db, hub.url, code), (e: OutpostError) => e.code === 'SCHEMA_INVALID' && /local table items lacks column\(s\) lab_id/.test(e.message));
 });
+
+test('a node whose schema version differs is told so plainly and keeps its local changes', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a');
+  t.after(() => a.close());
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'kept', 1)").run(ID(1));
+  await a.db.write((tx) => tx.setState('schema_version', '0000000000000000'));
+  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'SCHEMA_MISMATCH' && /local changes are kept/.test(e.message));
+  assert.equal((await a.agent.status()).pending, 1);
+  assert.match((await a.agent.status()).lastError ?? '', /schema/);
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 0);
+  // Once the schemas agree again, sync resumes with nothing lost.
+  await a.db.write((tx) => tx.setState('schema_version', hub.hub.catalogue.version));
+  await a.agent.sync();
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 1);
+});
+
+test('a node that speaks another protocol version gets 426 PROTOCOL_MISMATCH', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const { code } = await Hub.addNode(hub.hub.db, 'old-lab');
+  const { HubClient } = await import('../../src/node/hub-client.ts');
+  const { token } = await new HubClient(hub.url).join(code);
+  const res = await fetch(`${hub.url}/v1/handshake`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ protocol: 99, schemaVersion: null }) });
+  assert.equal(res.status, 426);
+  const body = (await res.json()) as { code: string; hubProtocol: number };
+  assert.equal(body.code, 'PROTOCOL_MISMATCH');
+  assert.equal(body.hubProtocol, 1);
+});

@@ -26,7 +26,8 @@ function openConnection(path: string, readonly: boolean): Database.Database {
   db.pragma('busy_timeout = 5000');
   if (!readonly) {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
+    // FULL: a commit the hub acknowledges survives a power cut, not only a crash.
+    db.pragma('synchronous = FULL');
   }
   db.pragma('foreign_keys = ON');
   return db;
