@@ -9,6 +9,7 @@ import {
 import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
 import { asOutpostError, sendProblem } from './problem.ts';
+import { HubMetrics } from './metrics.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -40,6 +41,14 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   });
 
 
+  const metrics = new HubMetrics();
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url;
+    if (!route?.startsWith('/v1/')) return;
+    metrics.requests.inc({ route, status: String(reply.statusCode) });
+    metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+  });
+
   app.setErrorHandler((err, req, reply) => {
     const e = asOutpostError(err);
     if (e.code === 'INTERNAL') req.log.error({ err }, 'request failed');
@@ -56,6 +65,13 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
   app.get('/healthz', async () => ({ ok: true }));
+  app.get('/metrics', async (_req, reply) => {
+    const s = await hub.status();
+    metrics.logSeq.set(s.logSeq);
+    metrics.nodeLag.reset();
+    for (const n of s.nodes) if (!n.revokedAt) metrics.nodeLag.set({ node: n.name }, n.lag);
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
 
   app.post('/v1/join', async (req) => hub.join(joinRequestSchema.parse(req.body).code));
 
@@ -66,7 +82,14 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   app.post('/v1/push', async (req) => {
     const node = await auth(req);
-    return hub.push(node, pushRequestSchema.parse(req.body));
+    const body = pushRequestSchema.parse(req.body);
+    const res = await hub.push(node, body);
+    if (!res.duplicate) metrics.pushedChanges.inc(body.changes.length);
+    if (!res.staged && !res.duplicate) {
+      metrics.appliedChanges.inc(res.applied);
+      metrics.conflicts.inc(res.conflicts);
+    }
+    return res;
   });
 
   app.get('/v1/pull', async (req) => {
@@ -75,7 +98,9 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const after = intParam(q.after ?? '0', 'after');
     const limit = intParam(q.limit ?? String(hub.config.limits.pullPage), 'limit');
     if (limit < 1) throw new OutpostError('BAD_REQUEST', 'limit must be at least 1');
-    return hub.pull(node, after, limit);
+    const page = await hub.pull(node, after, limit);
+    metrics.pulledChanges.inc(page.changes.length);
+    return page;
   });
 
   app.get('/v1/snapshot', async (req, reply) => {
@@ -86,7 +111,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
       .snapshot(node, async (lines) => {
         if (!out.write(lines.map((l) => JSON.stringify(l)).join('\n') + '\n')) await once(out, 'drain');
       })
-      .then(() => out.end(), (err: unknown) => {
+      .then((rows) => {
+        metrics.snapshotRows.inc(rows);
+        out.end();
+      }, (err: unknown) => {
         req.log.error({ err }, 'snapshot failed');
         out.destroy(err as Error);
       });

@@ -64,3 +64,27 @@ test('pull replies are gzip-compressed when the node accepts gzip', async (t) =>
   const page = JSON.parse(gunzipSync(res.body).toString()) as { changes: { table: string }[] };
   assert.equal(page.changes.filter((c) => c.table === 'items').length, 50);
 });
+
+test('the hub exposes Prometheus metrics', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir);
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a');
+  const b = await joinNode(hub, dir, 'lab-b');
+  t.after(() => a.close());
+  t.after(() => b.close());
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'x', 1)").run(ID(1));
+  await a.agent.sync();
+  await b.agent.sync();
+  const res = await fetch(`${hub.url}/metrics`);
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await res.text();
+  assert.match(text, /^outpost_pushed_changes_total 1$/m);
+  assert.match(text, /^outpost_applied_changes_total 1$/m);
+  assert.match(text, /^outpost_pulled_changes_total 1$/m);
+  assert.match(text, /^outpost_snapshot_rows_total 14$/m);
+  assert.match(text, /^outpost_requests_total\{route="\/v1\/push",status="200"\} 1$/m);
+  assert.match(text, /^outpost_node_lag\{node="lab-b"\} 0$/m);
+  assert.match(text, /^outpost_process_resident_memory_bytes \d+/m);
+});
