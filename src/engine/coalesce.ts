@@ -20,12 +20,14 @@ export function coalesceRow(
   ops: readonly CapturedOp[],
   meta: RowMeta,
   current: Record<string, WireValue> | undefined,
+  /** send every column, not only the changed ones (`lww` tables, where a change wins or loses as a whole row) */
+  fullRow = false,
 ): Change | null {
   if (ops.length === 0) return null;
   if (!current || !meta.exists) return { table, pk, op: 'D', hlc: meta.hlc };
   const inserted = ops.some((o) => o.op === 'I' || o.op === 'D');
   // Only the columns the hub's catalogue names travel (a lab may have more).
-  const names = (inserted ? columns : [...new Set(ops.flatMap((o) => o.cols ?? []))]).filter((c) => c in current && columns.includes(c));
+  const names = (inserted || fullRow ? columns : [...new Set(ops.flatMap((o) => o.cols ?? []))]).filter((c) => c in current && columns.includes(c));
   if (names.length === 0) return null;
   const cols: Record<string, WireValue> = {};
   const stamps: Record<string, string> = {};

@@ -46,7 +46,8 @@ export function newestChangeStamp(change: Change): string {
  * any order ends with the same row (the stamps are a total order).
  *
  * - Columns: the higher stamp wins (`merge`, per column), or the whole change
- *   wins or loses by its newest stamp against the row's newest (`lww`).
+ *   wins or loses by its newest stamp against the row's newest (`lww`; its
+ *   sources send whole rows, which keeps the outcome independent of order).
  * - Deletes win against concurrent column updates; an insert newer than the
  *   delete brings the row back.
  */

@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type JoinResponse, type PullResponse,
   type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
-import { applyChanges, type Conflict } from '../engine/index.ts';
+import { applyChanges, columnStamp, type Conflict } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { stampCaptured } from '../engine/stamp-captured.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
@@ -230,8 +230,15 @@ export class Hub {
       }
       const current = (await tx.getRows(s.table, [s.pk])).get(s.key);
       if (!current) return; // deleted since; its delete follows in the capture
-      const cols = s.row.op === 'I' ? current : Object.fromEntries((s.row.cols ?? []).filter((c) => c in current).map((c) => [c, current[c]!]));
-      await tx.appendLog({ table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols }, null);
+      // An lww table's change wins or loses as a whole row, so it carries every column.
+      const whole = s.row.op === 'I' || s.table.policy === 'lww';
+      const cols = whole ? current : Object.fromEntries((s.row.cols ?? []).filter((c) => c in current).map((c) => [c, current[c]!]));
+      const change: Change = { table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols };
+      if (s.row.op === 'U' && whole) {
+        const colHlc = Object.fromEntries(Object.keys(cols).map((c) => [c, columnStamp(s.meta, c)]).filter(([, stamp]) => stamp !== s.hlc));
+        if (Object.keys(colHlc).length) change.colHlc = colHlc;
+      }
+      await tx.appendLog(change, null);
     });
     const { maxSeq } = await tx.captureStats();
     if (maxSeq > 0) await tx.deleteCaptureThrough(maxSeq);

@@ -43,7 +43,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const meta = (await tx.getMeta(table.name, [key])).get(key);
       if (!meta) continue;
       const current = (await tx.getRows(table, [e.pk])).get(key);
-      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current);
+      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current, table.policy === 'lww');
       if (c) changes.push(c);
     }
     return { to: maxSeq, changes };

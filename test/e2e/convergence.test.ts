@@ -134,3 +134,30 @@ test('a lab that edits a row while a newer hub edit is on its way takes the newe
   assertConverged(hub, [a, b]);
   assert.equal((rowsOf(hub.dbPath, 'items')[0] as { notes: string }).notes, 'website, later');
 });
+
+test('lww tables: the newest change wins the whole row, the same way everywhere', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startHub(dir, { config: { tables: { labs: { direction: 'down', policy: 'merge' }, categories: { direction: 'down', policy: 'merge' }, items: { direction: 'both', policy: 'lww' } } } });
+  t.after(() => hub.close());
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  const [a, b] = [await joinNode(hub, dir, 'lab-a'), await joinNode(hub, dir, 'lab-b')];
+  t.after(() => a.close());
+  t.after(() => b.close());
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b]);
+  b.app.prepare('UPDATE items SET quantity = 50 WHERE id = ?').run(ID(1));
+  await new Promise((r) => setTimeout(r, 5));
+  a.app.prepare("UPDATE items SET notes = 'A, later' WHERE id = ?").run(ID(1));
+  await a.agent.sync();
+  await b.agent.sync();
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+  const [row] = rowsOf(hub.dbPath, 'items') as { quantity: number; notes: string }[];
+  assert.equal(row!.notes, 'A, later');
+  assert.equal(row!.quantity, 1, "B's older change lost as a whole row, its column included");
+  // A website edit is a whole-row change too.
+  web.prepare("UPDATE items SET status = 'lost' WHERE id = ?").run(ID(1));
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+});
