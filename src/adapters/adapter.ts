@@ -113,9 +113,11 @@ export interface Adapter {
   /**
    * Install triggers for a synced table. `capture` records writes;
    * `readonly` makes app writes fail (a `down` table on a node); `none` removes
-   * them. The first install records the rows already there as inserts.
+   * them. The first install records the rows already there as inserts, timed
+   * now, or at the epoch with `initialAtEpoch` (a joining node's rows then
+   * lose to any the hub already has, and the losers are logged as conflicts).
    */
-  installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none'): Promise<{ initialRows: number }>;
+  installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts?: { initialAtEpoch?: boolean }): Promise<{ initialRows: number }>;
   /** create a synced table that is missing here, from the hub's schema */
   createTable(table: TableSchema): Promise<void>;
 

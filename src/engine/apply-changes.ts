@@ -41,7 +41,7 @@ export async function applyChanges(
       case 'none':
         break;
     }
-    await tx.putMeta(table.name, key, r.meta);
+    if (r.meta) await tx.putMeta(table.name, key, r.meta);
     out.push({ change, accepted: r.accepted, conflicts: r.conflicts });
   }
   return out;

@@ -23,7 +23,8 @@ export interface Conflict {
 
 export interface Resolution {
   action: RowAction;
-  meta: RowMeta;
+  /** the row's stamps afterwards; undefined: leave them as they are (none) */
+  meta: RowMeta | undefined;
   /** the part of the change that won, as it goes into the change log; null if nothing did */
   accepted: Change | null;
   conflicts: Conflict[];
@@ -83,14 +84,16 @@ export function resolveChange(meta: RowMeta | undefined, change: Change, policy:
   if (!meta || !meta.exists) {
     if (change.op === 'U') {
       // The row is gone here (deleted, or never seen): the update cannot apply.
-      return none(meta, Object.entries(cols).map(([c, v]) => ({
+      const lost = Object.entries(cols).map(([c, v]) => ({
         kind: meta ? ('update-deleted' as const) : ('update-missing' as const),
         column: c,
         lost: v,
         lostHlc: changeColumnStamp(change, c),
         winnerHlc: meta?.hlc ?? change.hlc,
         rule: meta ? 'delete wins over a concurrent update' : 'the row does not exist here',
-      })));
+      }));
+      // An update of a row never seen leaves no stamps behind (a later insert of it still applies).
+      return meta ? none(meta, lost) : { action: { kind: 'none' }, meta: undefined, accepted: null, conflicts: lost };
     }
     if (meta && change.hlc <= meta.hlc) {
       return none(meta, change.hlc === meta.hlc ? [] : [rowConflict('stale-insert', change.hlc, meta.hlc, 'a delete newer than the insert keeps the row deleted')]);

@@ -35,7 +35,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     global: true,
     threshold: 1024,
     encodings: ['gzip', 'identity'],
-    requestEncodings: ['gzip'],
+    requestEncodings: ['gzip', 'identity'],
     onUnsupportedRequestEncoding: (enc) => new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`),
     onInvalidRequestPayload: (_enc, _req, err) => ({ statusCode: 400, code: 'OUTPOST_BAD_GZIP', message: `the gzip body cannot be inflated: ${err.message}` }) as unknown as Error,
   });

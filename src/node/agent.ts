@@ -80,7 +80,10 @@ export class NodeAgent {
     try {
       // Local edits made so far are stamped before any stamp from the hub is
       // seen, so that they order by when they were made.
-      await this.db.write((tx) => stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs));
+      await this.db.write(async (tx) => {
+        await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+        await writeNodeState(tx, { clock: ctx.clock.last });
+      });
       const hs = await ctx.client.handshake({ protocol: PROTOCOL_VERSION, schemaVersion: state.schemaVersion, clock: ctx.clock.tick() });
       ctx.clock.receive(hs.clock);
       let snapshotRows = 0;
@@ -94,17 +97,24 @@ export class NodeAgent {
         });
         acked = hs.acked;
       }
-      if (state.snapshot !== 'done') {
+      const first = state.snapshot !== 'done';
+      if (first) {
         await this.#provision(hs.tables);
         for (const t of hs.tables) ctx.catalogue.set(t.name, t);
+      } else if (hs.schemaVersion !== state.schemaVersion) {
+        throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hs.schemaVersion}, this node's ${state.schemaVersion}; local changes are kept and sync resumes once the schemas agree`, { hub: hs.schemaVersion, node: state.schemaVersion });
+      }
+      // Local changes go up before anything comes down, so that where the hub
+      // has a newer version the local one is logged there as a conflict
+      // rather than overwritten here unseen (this includes rows a lab had
+      // before it joined: they are pushed before the first snapshot).
+      const push = await pushPending(ctx, acked);
+      if (first) {
         const snap = await takeSnapshot(ctx, state.snapshot === 'partial');
         await this.db.write((tx) => writeNodeState(tx, { snapshot: 'done', cursor: snap.cursor, schemaVersion: snap.header.schemaVersion, tables: snap.header.tables, clock: ctx.clock.last }));
         snapshotRows = snap.rows;
         cursor = snap.cursor;
-      } else if (hs.schemaVersion !== state.schemaVersion) {
-        throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hs.schemaVersion}, this node's ${state.schemaVersion}; local changes are kept and sync resumes once the schemas agree`, { hub: hs.schemaVersion, node: state.schemaVersion });
       }
-      const push = await pushPending(ctx, acked);
       const pull = await pullAll(ctx, cursor);
       const summary: SyncSummary = { pushed: push.pushed, pulled: pull.pulled, conflicts: push.conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
@@ -140,7 +150,9 @@ export class NodeAgent {
       if (missing.length) throw new OutpostError('SCHEMA_INVALID', `local table ${t.name} lacks column(s) ${missing.join(', ')} that the hub has`);
       if (have.primaryKey.join(',') !== t.primaryKey.join(',')) throw new OutpostError('SCHEMA_INVALID', `local table ${t.name} has key (${have.primaryKey.join(', ')}), the hub's is (${t.primaryKey.join(', ')})`);
     }
-    for (const t of tables) await this.db.installTriggers(t, t.direction === 'down' ? 'readonly' : 'capture');
+    // Rows the lab had before joining are its initial state; where the hub has
+    // the same row, the hub's version wins and the lab's is kept as a conflict.
+    for (const t of tables) await this.db.installTriggers(t, t.direction === 'down' ? 'readonly' : 'capture', { initialAtEpoch: true });
   }
 
   #context(state: NodeState): NodeContext {

@@ -105,8 +105,3 @@ export class HubClient {
     throw new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${res.status}`}`, { status: res.status });
   }
 }
-
-/** Errors worth retrying later: the network, the hub being down or overloaded. */
-export function isRetryable(e: unknown): boolean {
-  return e instanceof OutpostError && (e.code === 'HUB_UNREACHABLE' || e.code === 'HUB_ERROR' || e.code === 'INTERNAL' || e.code === 'PUSH_OUT_OF_ORDER');
-}

@@ -28,7 +28,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
         for (const h of Object.values(c.colHlc ?? {})) ctx.clock.receive(h);
       }
       await applyChanges(tx, ctx.catalogue, batch);
-      await writeNodeState(tx, { snapshot: 'partial' });
+      await writeNodeState(tx, { snapshot: 'partial', clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
     ctx.progress?.('snapshot', rows);
   };
@@ -37,7 +37,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     if (line.type === 'header') {
       header = line;
       for (const t of line.tables) ctx.catalogue.set(t.name, t);
-      if (retry) await ctx.db.write((tx) => clearUnpending(tx, line.tables.filter((t) => t.direction !== 'up')));
+      if (retry) await ctx.db.write((tx) => clearUnpending(tx, line.tables.filter((t) => t.direction !== 'up')), { checkForeignKeys: false });
       return;
     }
     if (!header) throw new OutpostError('HUB_ERROR', 'the snapshot did not start with a header');

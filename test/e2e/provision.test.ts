@@ -48,7 +48,7 @@ test('a lab joining with an empty database gets the synced tables created and fi
   assert.equal((await a.agent.status()).snapshot, 'done');
 });
 
-test('a lab that already has data keeps it: its rows go up, the hub\'s come down', async (t) => {
+test('a lab that already has data keeps it: its rows go up, the hub\'s come down, and where both had a row the hub\'s wins with the lab\'s logged', async (t) => {
   const dir = tempDir(t);
   const hub = await startHub(dir);
   t.after(() => hub.close());
@@ -68,8 +68,11 @@ test('a lab that already has data keeps it: its rows go up, the hub\'s come down
   assert.equal(summary.pushed, 2, 'the rows the lab had are pushed as its initial state');
   await agent.sync();
   const hubItems = rowsOf(hub.dbPath, 'items') as { id: string; name: string }[];
-  assert.deepEqual(hubItems.map((r) => r.name), ['at the hub', 'lab version, newer', 'in the lab before joining']);
+  assert.deepEqual(hubItems.map((r) => r.name), ['at the hub', 'hub version', 'in the lab before joining']);
   assert.deepEqual(rowsOf(path, 'items'), hubItems);
+  // Where both had the row, the hub's version wins and the lab's values are kept in the conflict log.
+  const lost = new Database(hub.dbPath, { readonly: true }).prepare("SELECT col, lost FROM _outpost_conflicts WHERE pk = ? ORDER BY col").all(JSON.stringify([ID(2)])) as { col: string; lost: string }[];
+  assert.deepEqual(lost.filter((c) => c.col === 'name' || c.col === 'lab_id' || c.col === 'quantity').map((c) => [c.col, JSON.parse(c.lost)]), [['lab_id', 'lab-a'], ['name', 'lab version, newer'], ['quantity', 2]]);
 });
 
 test('a snapshot that breaks off is taken again, and a row deleted meanwhile does not linger', async (t) => {

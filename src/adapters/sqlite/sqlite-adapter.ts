@@ -121,7 +121,7 @@ export class SqliteAdapter implements Adapter {
     });
   }
 
-  async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none'): Promise<{ initialRows: number }> {
+  async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts: { initialAtEpoch?: boolean } = {}): Promise<{ initialRows: number }> {
     return this.#lock.run(async () =>
       this.#db.transaction(() => {
         for (const name of triggerNames(table.name)) this.#db.exec(`DROP TRIGGER IF EXISTS ${quoteSqlite(name)}`);
@@ -132,7 +132,7 @@ export class SqliteAdapter implements Adapter {
         const marker = `captured:${table.name}`;
         const seen = this.#db.prepare('SELECT 1 FROM _outpost_state WHERE k = ?').get(marker);
         if (mode !== 'capture' || seen) return { initialRows: 0 };
-        const n = this.#db.prepare(initialCaptureSql(table)).run().changes;
+        const n = this.#db.prepare(initialCaptureSql(table, opts.initialAtEpoch ?? false)).run().changes;
         this.#db.prepare('INSERT INTO _outpost_state (k, v) VALUES (?, ?)').run(marker, String(Date.now()));
         return { initialRows: n };
       }).immediate(),

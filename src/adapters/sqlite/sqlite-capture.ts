@@ -46,7 +46,7 @@ BEGIN SELECT RAISE(ABORT, ${msg}); END`,
   );
 }
 
-/** Record the rows already in the table as inserts (initial state). */
-export function initialCaptureSql(t: TableSchema): string {
-  return `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) SELECT ${s(t.name)}, json_array(${t.primaryKey.map(q).join(', ')}), 'I', NULL, ${NOW_MS} FROM ${q(t.name)}`;
+/** Record the rows already in the table as inserts (initial state), timed now or at the epoch. */
+export function initialCaptureSql(t: TableSchema, atEpoch: boolean): string {
+  return `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) SELECT ${s(t.name)}, json_array(${t.primaryKey.map(q).join(', ')}), 'I', NULL, ${atEpoch ? '0' : NOW_MS} FROM ${q(t.name)}`;
 }
