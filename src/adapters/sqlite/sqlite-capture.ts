@@ -14,9 +14,24 @@ export function triggerNames(table: string): string[] {
  * delete, one row in _outpost_capture, unless the agent is applying (echo
  * suppression by the _outpost_applying flag row of its own transaction).
  */
+/**
+ * The key as a JSON array in wire form: integers beyond 2^53 become
+ * {"$n": "digits"}, as toWire writes them, so keys compare equal everywhere.
+ */
+export function keyJsonSql(t: TableSchema, row: 'NEW.' | 'OLD.' | ''): string {
+  const parts = t.primaryKey.map((c) => {
+    const v = `${row}${q(c)}`;
+    const kind = t.columns.find((x) => x.name === c)?.kind;
+    return kind === 'integer' || kind === 'decimal'
+      ? `CASE WHEN typeof(${v}) = 'integer' AND (${v} > 9007199254740991 OR ${v} < -9007199254740991) THEN json_object('$n', CAST(${v} AS TEXT)) ELSE ${v} END`
+      : v;
+  });
+  return `json_array(${parts.join(', ')})`;
+}
+
 export function captureTriggersSql(t: TableSchema): string[] {
   const name = s(t.name);
-  const pk = (row: 'NEW' | 'OLD'): string => `json_array(${t.primaryKey.map((c) => `${row}.${q(c)}`).join(', ')})`;
+  const pk = (row: 'NEW' | 'OLD'): string => keyJsonSql(t, `${row}.`);
   const keyChanged = t.primaryKey.map((c) => `OLD.${q(c)} IS NOT NEW.${q(c)}`).join(' OR ');
   const changed = t.columns
     .filter((c) => !t.primaryKey.includes(c.name))
@@ -48,5 +63,5 @@ BEGIN SELECT RAISE(ABORT, ${msg}); END`,
 
 /** Record the rows already in the table as inserts (initial state), timed now or at the epoch. */
 export function initialCaptureSql(t: TableSchema, atEpoch: boolean): string {
-  return `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) SELECT ${s(t.name)}, json_array(${t.primaryKey.map(q).join(', ')}), 'I', NULL, ${atEpoch ? '0' : NOW_MS} FROM ${q(t.name)}`;
+  return `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) SELECT ${s(t.name)}, ${keyJsonSql(t, '')}, 'I', NULL, ${atEpoch ? '0' : NOW_MS} FROM ${q(t.name)}`;
 }

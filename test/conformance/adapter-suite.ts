@@ -1,0 +1,189 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { HlcClock, pkKey, type Change, type TableSchema, type WireValue } from '../../src/protocol/index.ts';
+import { applyChanges, stampCaptured } from '../../src/engine/index.ts';
+import type { Adapter } from '../../src/adapters/adapter.ts';
+
+/** What the suite needs of a dialect: a fresh database with two tables, an adapter on it, and the app's own connection. */
+export interface ConformanceFixture {
+  adapter: Adapter;
+  /** run SQL as the application would, on its own connection, committed at once */
+  appExec(sql: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Tables the fixture creates: `parent (id TEXT PK, name TEXT NOT NULL)` and
+ * `kinds` with one column per type family and a BIGINT key:
+ *   id BIGINT PK, i INTEGER, big BIGINT, dec DECIMAL(12,2), f REAL/DOUBLE, b BOOLEAN,
+ *   d DATE, ts DATETIME(3)/TIMESTAMPTZ, t TEXT, bin BLOB/BYTEA, j JSON, u UUID,
+ *   parent_id TEXT REFERENCES parent(id)
+ */
+export type FixtureFactory = (t: TestContext) => Promise<ConformanceFixture>;
+
+const KINDS_EXPECTED: Record<string, string> = {
+  id: 'integer', i: 'integer', big: 'integer', dec: 'decimal', f: 'real', b: 'boolean', d: 'date', ts: 'datetime', t: 'text', bin: 'blob', j: 'json', u: 'uuid', parent_id: 'text',
+};
+
+/** Values that must come back exactly as written, in wire form. */
+export const ROUND_TRIP: Record<string, WireValue>[] = [
+  { id: 1, i: -42, big: { $n: '9007199254740993' }, dec: 1234567.89, f: 0.1, b: 1, d: '2026-11-21', ts: '2026-11-21T23:27:46.123Z', t: 'Erlenmeyer ⚗️ 🧪 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', bin: { $b: Buffer.from([0, 1, 2, 255, 254]).toString('base64') }, j: '{"a":[1,2,{"b":null}]}', u: '5f0c1a8e-7f1b-4c1e-9d2a-2b1f3c4d5e6f', parent_id: 'p1' },
+  { id: { $n: '-9223372036854775808' }, i: 0, big: { $n: '9223372036854775807' }, dec: -0.01, f: -1.5e300, b: 0, d: '1970-01-01', ts: '1999-12-31T23:59:59.999Z', t: '', bin: { $b: '' }, j: '[]', u: '00000000-0000-0000-0000-000000000000', parent_id: null },
+  { id: 3, i: null, big: null, dec: null, f: null, b: null, d: null, ts: null, t: null, bin: null, j: null, u: null, parent_id: null },
+];
+
+export function adapterConformance(dialect: string, make: FixtureFactory): void {
+  const setup = async (t: TestContext): Promise<{ fx: ConformanceFixture; tables: Map<string, TableSchema> }> => {
+    const fx = await make(t);
+    t.after(() => fx.close());
+    const found = await fx.adapter.introspect();
+    const tables = new Map(found.map((x) => [x.name, { ...x, direction: 'both' as const, policy: 'merge' as const }]));
+    await fx.adapter.installBookkeeping('node');
+    for (const tb of tables.values()) await fx.adapter.installTriggers(tb, 'capture');
+    return { fx, tables };
+  };
+  const capture = (a: Adapter): Promise<{ table: string; pk: string; op: string; cols: string[] | null }[]> =>
+    a.read((tx) => tx.readCapture({ limit: 1000 })).then((rows) => rows.map((r) => ({ table: r.table, pk: r.pk, op: r.op, cols: r.cols })));
+
+  test(`${dialect}: introspection finds columns, kinds, keys and foreign keys`, async (t) => {
+    const { tables } = await setup(t);
+    const kinds = tables.get('kinds')!;
+    assert.deepEqual(Object.fromEntries(kinds.columns.map((c) => [c.name, c.kind])), KINDS_EXPECTED);
+    assert.deepEqual(kinds.primaryKey, ['id']);
+    assert.deepEqual(kinds.foreignKeys, [{ columns: ['parent_id'], refTable: 'parent', refColumns: ['id'] }]);
+    assert.deepEqual(tables.get('parent')!.columns.map((c) => [c.name, c.notNull]), [['id', true], ['name', true]]);
+    assert.ok(![...tables.keys()].some((n) => n.startsWith('_outpost')), 'bookkeeping tables are never listed');
+  });
+
+  test(`${dialect}: capture of insert, update (changed columns only) and delete`, async (t) => {
+    const { fx } = await setup(t);
+    await fx.appExec("INSERT INTO parent (id, name) VALUES ('p1', 'one')");
+    await fx.appExec("UPDATE parent SET name = 'uno' WHERE id = 'p1'");
+    await fx.appExec("UPDATE parent SET name = 'uno' WHERE id = 'p1'");
+    await fx.appExec("INSERT INTO kinds (id, i, t) VALUES (10, 1, 'x')");
+    await fx.appExec('UPDATE kinds SET i = 2, t = t WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET i = NULL WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET i = NULL WHERE id = 10');
+    await fx.appExec("DELETE FROM parent WHERE id = 'p1'");
+    assert.deepEqual(await capture(fx.adapter), [
+      { table: 'parent', pk: '["p1"]', op: 'I', cols: null },
+      { table: 'parent', pk: '["p1"]', op: 'U', cols: ['name'] },
+      { table: 'kinds', pk: '[10]', op: 'I', cols: null },
+      { table: 'kinds', pk: '[10]', op: 'U', cols: ['i'] },
+      { table: 'kinds', pk: '[10]', op: 'U', cols: ['i'] },
+      { table: 'parent', pk: '["p1"]', op: 'D', cols: null },
+    ]);
+  });
+
+  test(`${dialect}: echo suppression: the agent's writes are not captured, the app's are, also after a failed agent transaction`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'a', name: 'agent' });
+      await tx.updateRow(parent, ['a'], { name: 'agent 2' });
+    });
+    assert.deepEqual(await capture(fx.adapter), []);
+    await assert.rejects(fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'b', name: 'rolled back' });
+      throw new Error('boom');
+    }), /boom/);
+    await fx.appExec("INSERT INTO parent (id, name) VALUES ('c', 'app')");
+    await fx.appExec("DELETE FROM parent WHERE id = 'a'");
+    assert.deepEqual((await capture(fx.adapter)).map((c) => [c.pk, c.op]), [['["c"]', 'I'], ['["a"]', 'D']]);
+  });
+
+  test(`${dialect}: a write transaction is all or nothing, bookkeeping included`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await assert.rejects(fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'x', name: 'x' });
+      await tx.setState('cursor', '99');
+      await tx.putMeta('parent', '["x"]', { exists: true, hlc: new HlcClock('n').tick(), colHlc: {} });
+      throw new Error('crash');
+    }));
+    const after = await fx.adapter.read(async (tx) => ({ rows: await tx.getRows(parent, [['x']]), cursor: await tx.getState('cursor'), meta: await tx.getMeta('parent', ['["x"]']) }));
+    assert.deepEqual([after.rows.size, after.cursor, after.meta.size], [0, null, 0]);
+  });
+
+  test(`${dialect}: a constraint failure is APPLY_FAILED and changes nothing`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await assert.rejects(fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'ok', name: 'fine' });
+      await tx.upsertRow(parent, { id: 'bad', name: null });
+    }), (e: { code?: string }) => e.code === 'APPLY_FAILED');
+    assert.equal((await fx.adapter.read((tx) => tx.getRows(parent, [['ok']]))).size, 0);
+  });
+
+  test(`${dialect}: upserts insert or update in place, and applying a batch twice changes nothing more`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const clock = new HlcClock('hub');
+    const changes: Change[] = [
+      { table: 'parent', pk: ['p1'], op: 'I' as const, hlc: clock.tick(), cols: { id: 'p1', name: 'one' } },
+      { table: 'kinds', pk: [7], op: 'I' as const, hlc: clock.tick(), cols: { ...ROUND_TRIP[2]!, id: 7, parent_id: 'p1' } },
+      { table: 'kinds', pk: [7], op: 'U' as const, hlc: clock.tick(), cols: { i: 5 } },
+      { table: 'parent', pk: ['p2'], op: 'I' as const, hlc: clock.tick(), cols: { id: 'p2', name: 'two' } },
+      { table: 'parent', pk: ['p2'], op: 'D' as const, hlc: clock.tick() },
+    ];
+    const once = await fx.adapter.write((tx) => applyChanges(tx, tables, changes));
+    // Applied parents first, deletes last.
+    assert.deepEqual(once.map((r) => [r.change.table, r.accepted?.op ?? null]), [['parent', 'I'], ['parent', 'I'], ['kinds', 'I'], ['kinds', 'U'], ['parent', 'D']]);
+    const state1 = await fx.adapter.read(async (tx) => [await tx.scanRows(tables.get('parent')!, null, 100), await tx.scanRows(tables.get('kinds')!, null, 100)]);
+    const twice = await fx.adapter.write((tx) => applyChanges(tx, tables, changes));
+    assert.deepEqual(twice.map((r) => r.accepted), [null, null, null, null, null], 'a replayed batch is accepted nowhere');
+    const state2 = await fx.adapter.read(async (tx) => [await tx.scanRows(tables.get('parent')!, null, 100), await tx.scanRows(tables.get('kinds')!, null, 100)]);
+    assert.deepEqual(state2, state1);
+    assert.equal((state1[1]![0] as Record<string, WireValue>).i, 5);
+    assert.deepEqual(await capture(fx.adapter), []);
+  });
+
+  test(`${dialect}: values round-trip exactly, written by the agent and by the app`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const kinds = tables.get('kinds')!;
+    await fx.adapter.write(async (tx) => {
+      await tx.upsertRow(tables.get('parent')!, { id: 'p1', name: 'parent' });
+      for (const row of ROUND_TRIP) await tx.upsertRow(kinds, row);
+    });
+    const back = await fx.adapter.read((tx) => tx.getRows(kinds, ROUND_TRIP.map((r) => [r.id!])));
+    for (const row of ROUND_TRIP) assert.deepEqual(back.get(pkKey([row.id!])), row, `row ${JSON.stringify(row.id)}`);
+    // Written by the app: the captured key and the stamped row stamps match the key read back.
+    await fx.appExec('INSERT INTO kinds (id, big, t) VALUES (9007199254740995, 9007199254740995, \'app\')');
+    const clock = new HlcClock('n');
+    const stamped: string[] = [];
+    await fx.adapter.write((tx) => stampCaptured(tx, clock, tables, 0, async (s) => { stamped.push(s.key); }));
+    const key = pkKey([{ $n: '9007199254740995' }]);
+    assert.deepEqual(stamped, [key]);
+    const row = (await fx.adapter.read((tx) => tx.getRows(kinds, [[{ $n: '9007199254740995' }]]))).get(key);
+    assert.deepEqual([row?.big, row?.t], [{ $n: '9007199254740995' }, 'app']);
+  });
+
+  test(`${dialect}: a read transaction sees one consistent snapshot while the app writes`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await fx.appExec("INSERT INTO parent (id, name) VALUES ('a', 'before')");
+    const seen = await fx.adapter.read(async (tx) => {
+      const first = await tx.scanRows(parent, null, 100);
+      await fx.appExec("INSERT INTO parent (id, name) VALUES ('b', 'during')");
+      await fx.appExec("UPDATE parent SET name = 'changed' WHERE id = 'a'");
+      const second = await tx.scanRows(parent, null, 100);
+      return { first, second };
+    });
+    assert.deepEqual(seen.second, seen.first);
+    assert.equal((await fx.adapter.read((tx) => tx.scanRows(parent, null, 100))).length, 2);
+  });
+
+  test(`${dialect}: scanRows pages through a table in key order`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await fx.adapter.write(async (tx) => { for (let i = 0; i < 25; i++) await tx.upsertRow(parent, { id: `k${String(i).padStart(2, '0')}`, name: String(i) }); });
+    const ids: WireValue[] = [];
+    let after: unknown[] | null = null;
+    for (;;) {
+      const page: Record<string, WireValue>[] = await fx.adapter.read((tx) => tx.scanRows(parent, after, 10));
+      if (!page.length) break;
+      ids.push(...page.map((r) => r.id!));
+      after = [page[page.length - 1]!.id];
+    }
+    assert.deepEqual(ids, Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, '0')}`));
+  });
+}
