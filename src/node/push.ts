@@ -50,14 +50,16 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
   });
   if (!group) return { pushed: 0, conflicts: 0 };
 
-  const pages = Math.max(1, Math.ceil(group.changes.length / ctx.pageSize));
+  const pages = splitPages(group.changes, ctx.pageSize, PAGE_BYTES);
   let conflicts = 0;
   let ack = acked;
-  for (let page = 0; page < pages; page++) {
-    const changes = group.changes.slice(page * ctx.pageSize, (page + 1) * ctx.pageSize);
-    const res = await ctx.client.push({ from: acked, to: group.to, page, pages, clock: ctx.clock.last, changes });
+  let sent = 0;
+  for (let page = 0; page < pages.length; page++) {
+    const changes = pages[page]!;
+    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, clock: ctx.clock.last, changes });
     ctx.clock.receive(res.clock);
-    ctx.progress?.('push', Math.min((page + 1) * ctx.pageSize, group.changes.length), group.changes.length);
+    sent += changes.length;
+    ctx.progress?.('push', sent, group.changes.length);
     if (res.duplicate) {
       ack = res.ack;
       break;
@@ -72,4 +74,26 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     await writeNodeState(tx, { acked: ack, clock: ctx.clock.last });
   });
   return { pushed: group.changes.length, conflicts };
+}
+
+/** Page bodies stay well below the hub's default 16 MiB body limit. */
+const PAGE_BYTES = 4 * 1024 * 1024;
+
+/** Split changes into pages of at most `count` changes and about `bytes` of JSON (a single larger change gets a page of its own). */
+export function splitPages(changes: readonly Change[], count: number, bytes: number): Change[][] {
+  const pages: Change[][] = [];
+  let page: Change[] = [];
+  let size = 0;
+  for (const c of changes) {
+    const n = JSON.stringify(c).length;
+    if (page.length > 0 && (page.length >= count || size + n > bytes)) {
+      pages.push(page);
+      page = [];
+      size = 0;
+    }
+    page.push(c);
+    size += n;
+  }
+  if (page.length > 0 || pages.length === 0) pages.push(page);
+  return pages;
 }
