@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
 import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
 import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
 import { status } from './status-command.ts';
@@ -7,10 +8,21 @@ import { fail } from './output.ts';
 const program = new Command()
   .name('outpost')
   .description('Offline-first two-way sync between a hub database and lab databases')
+  .version((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .showHelpAfterError()
   .exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
+
+/** Commander parsers that refuse nonsense before anything runs. */
+const positive = (v: string): string => {
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return v;
+};
+const port = (v: string): string => {
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return v;
+};
 
 const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => async (...a: A): Promise<void> => {
   const opts = a.find((x) => typeof x === 'object' && x !== null && 'json' in (x as object)) as { json?: boolean } | undefined;
@@ -25,7 +37,7 @@ program
   .command('hub')
   .description('start the hub server')
   .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
-  .option('--port <n>', 'port', '4000')
+  .option('--port <n>', 'port', port, '4000')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--config <file>', 'hub config (tables, directions, policies); default: the OIMS example')
   .action(act(hubCommand));
@@ -62,7 +74,7 @@ program
   .command('run')
   .description('keep syncing on an interval, retrying with backoff')
   .requiredOption('--db <url>', 'node database URL')
-  .option('--interval <seconds>', 'seconds between syncs', '30')
+  .option('--interval <seconds>', 'seconds between syncs', positive, '30')
   .option('--json', 'machine-readable output, one line per sync')
   .action(act(run));
 

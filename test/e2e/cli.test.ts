@@ -122,6 +122,11 @@ test('the README acceptance scenario, with the real CLI and the sqlite3 shell', 
   const notJoined = outpost(dir, ['sync', '--db', 'sqlite:fresh.db', '--json']);
   assert.notEqual(notJoined.code, 0);
   assert.equal((JSON.parse(notJoined.stdout) as { code: string }).code, 'NOT_ENROLLED');
+  const badInterval = outpost(dir, ['run', '--db', 'sqlite:lab-a.db', '--interval', 'soon']);
+  assert.equal(badInterval.code, 2);
+  assert.match(badInterval.stderr, /--interval.*'soon' is invalid\. expected a positive number of seconds/);
+  assert.equal(outpost(dir, ['sync']).code, 2, 'a missing --db is refused');
+  assert.equal(outpost(dir, ['--version']).code, 0);
   const badUrl = outpost(dir, ['sync', '--db', 'oracle://x']);
   assert.equal(badUrl.code, 1);
   assert.match(badUrl.stderr, /unknown database scheme "oracle" .*\[DB_URL_INVALID\]/);
@@ -139,4 +144,50 @@ test('npm start: the hub starts on the embedded default with the example schema'
   const j = outpost(dir, ['join', '--hub', `http://127.0.0.1:${port}`, '--code', add.stdout.trim(), '--db', 'sqlite:lab-a.db']);
   assert.equal(j.code, 0, j.stderr);
   assert.equal(rowsOf(join(dir, 'lab-a.db'), 'labs').length, 3);
+});
+
+test('outpost run keeps syncing, reports failures while the hub is down, resumes, and stops cleanly on SIGTERM', async (t) => {
+  const dir = tempDir(t);
+  shell(join(dir, 'hub.db'), readFileSync(OIMS_SCHEMA, 'utf8'));
+  const port = await freePort();
+  const args = ['--db', 'sqlite:hub.db', '--port', String(port), '--config', OIMS_CONFIG];
+  let hub = await startHubProcess(dir, args);
+  t.after(() => hub.kill('SIGKILL'));
+  const code = outpost(dir, ['node', 'add', 'lab-a', '--db', 'sqlite:hub.db']).stdout.trim();
+  assert.equal(outpost(dir, ['join', '--hub', `http://127.0.0.1:${port}`, '--code', code, '--db', 'sqlite:lab-a.db']).code, 0);
+
+  const run = spawn(process.execPath, [BIN, 'run', '--db', 'sqlite:lab-a.db', '--interval', '0.2', '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => run.kill('SIGKILL'));
+  const lines: { ok: boolean; pushed?: number; retryInMs?: number; message?: string }[] = [];
+  let buf = '';
+  run.stdout!.on('data', (c: Buffer) => {
+    buf += c.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buf.slice(0, i)));
+      buf = buf.slice(i + 1);
+    }
+  });
+  run.stderr!.resume();
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(ok(), `timed out waiting for ${what}; lines: ${JSON.stringify(lines.slice(-5))}`);
+  };
+  shell(join(dir, 'lab-a.db'), "INSERT INTO items (id, lab_id, name, quantity) VALUES ('00000000-0000-4000-8000-000000000001', 'lab-a', 'one', 1);");
+  await until('the first row at the hub', () => rowsOf(join(dir, 'hub.db'), 'items').length === 1);
+
+  hub.kill('SIGTERM');
+  await new Promise((r) => hub.once('exit', r));
+  shell(join(dir, 'lab-a.db'), "INSERT INTO items (id, lab_id, name, quantity) VALUES ('00000000-0000-4000-8000-000000000002', 'lab-a', 'two, written offline', 2);");
+  await until('failed tries while the hub is down', () => lines.filter((l) => !l.ok).length >= 2);
+  const failure = lines.find((l) => !l.ok)!;
+  assert.match(failure.message ?? '', /cannot reach the hub/);
+  assert.ok((failure.retryInMs ?? 0) > 0);
+
+  hub = await startHubProcess(dir, args);
+  await until('the offline row at the hub', () => rowsOf(join(dir, 'hub.db'), 'items').length === 2);
+  run.kill('SIGTERM');
+  const exit = await new Promise<number | null>((r) => run.once('exit', r));
+  assert.equal(exit, 0);
+  assert.deepEqual(rowsOf(join(dir, 'lab-a.db'), 'items'), rowsOf(join(dir, 'hub.db'), 'items'));
 });
