@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tempDir, startHub, joinNode, rowsOf, hubApp, type TestNode, type RunningHub } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, hubApp, hubWithLabs, type TestNode, type RunningHub } from '../helpers/fixtures.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -20,13 +20,8 @@ function assertConverged(hub: RunningHub, nodes: TestNode[], table = 'items'): v
 }
 
 async function threeLabs(t: Parameters<typeof tempDir>[0], opts: { skewA?: number } = {}): Promise<{ hub: RunningHub; a: TestNode; b: TestNode; c: TestNode }> {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a', opts.skewA ? { now: () => Date.now() + opts.skewA! } : {});
-  const b = await joinNode(hub, dir, 'lab-b');
-  const c = await joinNode(hub, dir, 'lab-c');
-  for (const n of [a, b, c]) t.after(() => n.close());
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b', 'lab-c'], { lab: (n) => (n === 'lab-a' && opts.skewA ? { now: () => Date.now() + opts.skewA! } : {}) });
+  const [a, b, c] = labs as [TestNode, TestNode, TestNode];
   return { hub, a, b, c };
 }
 

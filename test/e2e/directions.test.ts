@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tempDir, startHub, joinNode, rowsOf, hubApp } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, hubApp, hubWithLabs, type TestNode } from '../helpers/fixtures.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
@@ -42,13 +42,8 @@ test('down: a crafted push to a down table is refused with TABLE_READ_ONLY and c
 });
 
 test('up: rows reach the hub and are not sent on to other labs', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  const b = await joinNode(hub, dir, 'lab-b');
-  t.after(() => a.close());
-  t.after(() => b.close());
+  const { dir, hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b']);
+  const [a, b] = labs as [TestNode, TestNode];
   a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES ('00000000-0000-4000-8000-000000000001', 'lab-a', 'flask', 10)").run();
   a.app.prepare("INSERT INTO stock_movements (id, item_id, lab_id, delta, reason, user_name) VALUES ('m1', '00000000-0000-4000-8000-000000000001', 'lab-a', -2, 'experiment', 'ada')").run();
   await a.agent.sync();

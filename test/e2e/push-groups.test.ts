@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'node:http';
-import { tempDir, startHub, joinNode, rowsOf } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, hubWithLabs, type TestNode } from '../helpers/fixtures.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -41,13 +41,8 @@ test('a push too large for one page is staged and committed as one group', async
 });
 
 test('pull replies are gzip-compressed when the node accepts gzip', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  const b = await joinNode(hub, dir, 'lab-b');
-  t.after(() => a.close());
-  t.after(() => b.close());
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b']);
+  const [a, b] = labs as [TestNode, TestNode];
   const ins = a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', ?, ?)");
   a.app.transaction(() => { for (let i = 1; i <= 50; i++) ins.run(ID(i), `item ${i}`, i); })();
   await a.agent.sync();
@@ -66,13 +61,8 @@ test('pull replies are gzip-compressed when the node accepts gzip', async (t) =>
 });
 
 test('the hub exposes Prometheus metrics', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  const b = await joinNode(hub, dir, 'lab-b');
-  t.after(() => a.close());
-  t.after(() => b.close());
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b']);
+  const [a, b] = labs as [TestNode, TestNode];
   a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'x', 1)").run(ID(1));
   await a.agent.sync();
   await b.agent.sync();

@@ -101,3 +101,19 @@ export function hubApp(hub: RunningHub): Database.Database {
   db.pragma('busy_timeout = 5000');
   return db;
 }
+
+type TestCtx = { after: (fn: () => unknown) => void };
+
+/** A running hub on the OIMS schema and labs joined to it, all closed when the test ends. */
+export async function hubWithLabs(t: TestCtx, names: string[], opts: { hub?: Parameters<typeof startHub>[1]; lab?: (name: string) => AgentOptions } = {}): Promise<{ dir: string; hub: RunningHub; labs: TestNode[] }> {
+  const dir = tempDir(t);
+  const hub = await startHub(dir, opts.hub);
+  t.after(() => hub.close());
+  const labs: TestNode[] = [];
+  for (const name of names) {
+    const lab = await joinNode(hub, dir, name, opts.lab?.(name) ?? {});
+    t.after(() => lab.close());
+    labs.push(lab);
+  }
+  return { dir, hub, labs };
+}
