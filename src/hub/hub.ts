@@ -3,9 +3,8 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type JoinResponse, type PullResponse,
   type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
-import { applyChanges, columnStamp, type Conflict } from '../engine/index.ts';
+import { applyChanges, columnStamp, type Conflict, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
-import { stampCaptured } from '../engine/stamp-captured.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
@@ -15,8 +14,6 @@ export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
   now?: () => number;
 }
-
-export interface PushResult extends PushResponse {}
 
 const HUB_NODE_ID = 'hub';
 const INCOMING_LOST = new Set<Conflict['kind']>(['column', 'row', 'update-deleted', 'stale-delete', 'stale-insert']);
@@ -123,11 +120,11 @@ export class Hub {
    * acknowledged. A group the hub has committed before is acknowledged again
    * and applied nothing (a retry after a lost reply).
    */
-  async push(node: NodeRecord, req: PushRequest): Promise<PushResult> {
+  async push(node: NodeRecord, req: PushRequest): Promise<PushResponse> {
     for (const c of req.changes) validatePushedChange(c, this.catalogue.byName);
     return this.db.write(async (tx) => {
       const current = await this.#node(tx, node.id);
-      const reply = (extra: Partial<PushResult>): PushResult => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
+      const reply = (extra: Partial<PushResponse>): PushResponse => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
       if (req.to <= current.ackedSeq) return reply({ duplicate: true });
       this.clock.receive(req.clock);
       let changes: Change[] = req.changes;

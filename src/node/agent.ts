@@ -1,7 +1,7 @@
 import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
+import { stampCaptured } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
-import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
@@ -152,6 +152,9 @@ export class NodeAgent {
     }
     // Rows the lab had before joining are its initial state; where the hub has
     // the same row, the hub's version wins and the lab's is kept as a conflict.
+    // The catalogue is kept before any trigger captures, so that captured rows
+    // are only ever stamped against a known table (even after a crash here).
+    await this.db.write((tx) => writeNodeState(tx, { tables }));
     for (const t of tables) await this.db.installTriggers(t, t.direction === 'down' ? 'readonly' : 'capture', { initialAtEpoch: true });
   }
 

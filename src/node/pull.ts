@@ -1,5 +1,4 @@
-import { applyChanges } from '../engine/index.ts';
-import { stampCaptured } from '../engine/stamp-captured.ts';
+import { applyChanges, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 

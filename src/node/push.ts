@@ -1,6 +1,5 @@
 import { type Change, type WireValue } from '../protocol/index.ts';
-import { coalesceRow, type CapturedOp } from '../engine/index.ts';
-import { stampCaptured } from '../engine/stamp-captured.ts';
+import { coalesceRow, type CapturedOp, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -38,10 +37,10 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     const changes: Change[] = [];
     for (const e of byRow.values()) {
       const table = ctx.catalogue.get(e.table);
-      if (!table) continue;
+      if (!table) continue; // a table the hub no longer syncs
       const key = JSON.stringify(e.pk);
       const meta = (await tx.getMeta(table.name, [key])).get(key);
-      if (!meta) continue;
+      if (!meta) throw new Error(`internal: captured row ${e.table} ${key} has no stamps; refusing to push without them`);
       const current = (await tx.getRows(table, [e.pk])).get(key);
       const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current, table.policy === 'lww');
       if (c) changes.push(c);

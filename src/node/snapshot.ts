@@ -1,7 +1,6 @@
 import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges } from '../engine/index.ts';
+import { applyChanges, stampCaptured } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
-import { stampCaptured } from '../engine/stamp-captured.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 

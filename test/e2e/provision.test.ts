@@ -106,10 +106,17 @@ test('a snapshot that breaks off is taken again, and a row deleted meanwhile doe
   const partial = rowsOf(path, 'items').length;
   assert.ok(partial > 0 && partial < 1500, `the first snapshot broke off after ${partial} rows`);
   web.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  // The lab works on while the snapshot is incomplete; that write must not be lost.
+  const app = new Database(path);
+  app.pragma('busy_timeout = 5000');
+  app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'written between the tries', 1)").run(ID(5000));
+  app.close();
   const agent = await NodeAgent.open(db, { pageSize: 100 });
   const s = await agent.sync();
-  assert.equal(s.snapshotRows, 1499 + 7, "1,499 items and the 7 labs and categories");
+  assert.equal(s.pushed, 1);
+  assert.equal(s.snapshotRows, 1500 + 7, '1,499 hub items, the lab\'s new one, and the 7 labs and categories');
   assert.deepEqual(rowsOf(path, 'items'), rowsOf(hub.dbPath, 'items'));
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 1500);
   assert.equal((await agent.status()).pending, 0);
 });
 
