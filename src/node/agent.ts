@@ -90,7 +90,12 @@ export class NodeAgent {
       let cursor = state.cursor;
       let acked = state.acked;
       if (hs.acked > acked) {
-        // The hub committed a group whose reply was lost: forget it here too.
+        if (hs.acked > state.pushTo) {
+          // Not a lost reply: this database never sent that far. Deleting
+          // capture rows on the hub's word could drop unsent writes.
+          throw new OutpostError('NODE_STATE_BEHIND', `the hub has committed this node's changes up to ${hs.acked}, but this database only ever sent up to ${state.pushTo} (was it restored from a backup?); nothing was deleted; re-enroll the node into a fresh database after saving its pending changes`, { hubAcked: hs.acked, sent: state.pushTo });
+        }
+        // The hub committed the group whose reply was lost: forget it here too.
         await this.db.write(async (tx) => {
           await tx.deleteCaptureThrough(hs.acked);
           await writeNodeState(tx, { acked: hs.acked });

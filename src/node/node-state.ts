@@ -11,6 +11,8 @@ export interface NodeState {
   cursor: number;
   /** highest local capture sequence the hub has committed */
   acked: number;
+  /** the end of the push group last sent (its reply may have been lost) */
+  pushTo: number;
   clock: string | null;
   schemaVersion: string | null;
   tables: TableSchema[];
@@ -31,6 +33,7 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     token: (await get('token')) ?? '',
     cursor: Number((await get('cursor')) ?? 0),
     acked: Number((await get('acked')) ?? 0),
+    pushTo: Number((await get('push_to')) ?? 0),
     clock: await get('clock'),
     schemaVersion: await get('schema_version'),
     tables: tables ? (JSON.parse(tables) as TableSchema[]) : [],
@@ -41,7 +44,7 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
 }
 
 const KEYS: Record<keyof NodeState, string> = {
-  nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked',
+  nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked', pushTo: 'push_to',
   clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error',
 };
 

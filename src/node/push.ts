@@ -45,6 +45,9 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current, table.policy === 'lww');
       if (c) changes.push(c);
     }
+    // Remember what is about to be sent: if the reply is lost, the next
+    // handshake tells whether the hub committed it.
+    await writeNodeState(tx, { pushTo: maxSeq });
     return { to: maxSeq, changes };
   });
   if (!group) return { pushed: 0, conflicts: 0 };

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
   SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
+  NODE_STATE_BEHIND: { status: 500, title: "The hub has acknowledged more of this node's changes than this database sent" },
   NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },
   HUB_UNREACHABLE: { status: 503, title: 'The hub could not be reached' },
   HUB_ERROR: { status: 502, title: 'The hub answered with an error' },

@@ -139,3 +139,29 @@ test('a lab killed (SIGKILL) in the middle of a pull resumes: nothing lost, noth
   assert.deepEqual(rowsOf(a.path, 'items'), rowsOf(hub.dbPath, 'items'));
   assert.equal((await (await NodeAgent.open(again)).status()).pending, 0, 'applied rows were not captured as local changes');
 });
+
+test('a lab database restored from a backup is refused, not silently trimmed', async (t) => {
+  const { hubWithLabs } = await import('../helpers/fixtures.ts');
+  const { copyFileSync } = await import('node:fs');
+  const { hub, labs, dir } = await hubWithLabs(t, ['lab-a']);
+  const a = labs[0]!;
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'before the backup', 1)").run(ID(1));
+  await a.agent.sync();
+  a.app.pragma('wal_checkpoint(TRUNCATE)');
+  copyFileSync(a.path, join(dir, 'backup.db'));
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'after the backup', 2)").run(ID(2));
+  await a.agent.sync();
+  await a.close();
+  copyFileSync(join(dir, 'backup.db'), a.path);
+  const { SqliteAdapter } = await import('../../src/adapters/sqlite/sqlite-adapter.ts');
+  const { NodeAgent } = await import('../../src/node/agent.ts');
+  const restored = new SqliteAdapter(a.path);
+  t.after(() => restored.close());
+  const app = new Database(a.path);
+  app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'written on the restored copy', 3)").run(ID(3));
+  app.close();
+  const agent = await NodeAgent.open(restored);
+  await assert.rejects(agent.sync(), (e: OutpostError) => e.code === 'NODE_STATE_BEHIND' && /restored from a backup/.test(e.message));
+  assert.equal((await agent.status()).pending, 1, 'the write made on the restored copy is kept');
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 2);
+});
