@@ -120,8 +120,13 @@ export class NodeAgent {
         snapshotRows = snap.rows;
         cursor = snap.cursor;
       }
-      const pull = await pullAll(ctx, cursor);
-      const summary: SyncSummary = { pushed: push.pushed, pulled: pull.pulled, conflicts: push.conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
+      let { pushed, conflicts } = push;
+      const pull = await pullAll(ctx, cursor, async () => {
+        const more = await pushPending(ctx, (await this.db.read(readNodeState)).acked);
+        pushed += more.pushed;
+        conflicts += more.conflicts;
+      });
+      const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
       return summary;
     } catch (e) {

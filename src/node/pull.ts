@@ -1,22 +1,39 @@
+import { pkKey } from '../protocol/index.ts';
 import { applyChanges, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
+/** How often a page is held back for local edits to its rows before it is applied regardless. */
+const MAX_HOLDS = 5;
+
 /**
  * Pull pages after the cursor until the node has caught up with the end of
  * the hub's log as it was at the first page (a busy hub cannot keep one sync
- * going forever; the next sync takes the rest). Each page is
- * applied, and the cursor moved, in one transaction: a crash leaves either
- * the whole page and its cursor or neither.
+ * going forever; the next sync takes the rest). Each page is applied, and the
+ * cursor moved, in one transaction: a crash leaves either the whole page and
+ * its cursor or neither.
+ *
+ * A page that touches a row with a local edit not yet pushed (one made while
+ * this sync ran) is held back: `pushFirst` sends the edit, so that if it
+ * loses, the hub records it as a conflict instead of this node overwriting
+ * it unseen; then the page is fetched again.
  */
-export async function pullAll(ctx: NodeContext, cursor: number): Promise<{ pulled: number; cursor: number }> {
+export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () => Promise<unknown>): Promise<{ pulled: number; cursor: number }> {
   let pulled = 0;
+  let holds = 0;
   let target = Number.POSITIVE_INFINITY;
   for (;;) {
     const page = await ctx.client.pull(cursor, ctx.pageSize);
-    await ctx.db.write(async (tx) => {
+    const applied = await ctx.db.write(async (tx) => {
       // Local edits made before this page was seen are stamped before its stamps are received.
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+      if (holds < MAX_HOLDS && page.changes.length) {
+        const pending = new Set((await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER })).map((r) => `${r.table}\u0000${pkKey(JSON.parse(r.pk))}`));
+        if (pending.size && page.changes.some((c) => pending.has(`${c.table}\u0000${pkKey(c.pk)}`))) {
+          await writeNodeState(tx, { clock: ctx.clock.last });
+          return false;
+        }
+      }
       ctx.clock.receive(page.clock);
       for (const c of page.changes) {
         ctx.clock.receive(c.hlc);
@@ -25,7 +42,14 @@ export async function pullAll(ctx: NodeContext, cursor: number): Promise<{ pulle
       const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
       await applyChanges(tx, ctx.catalogue, known);
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
+      return true;
     });
+    if (!applied) {
+      holds++;
+      await pushFirst();
+      continue;
+    }
+    holds = 0;
     pulled += page.changes.length;
     cursor = page.cursor;
     ctx.progress?.('pull', pulled);

@@ -156,3 +156,30 @@ test('lww tables: the newest change wins the whole row, the same way everywhere'
   await syncAll([a, b]);
   assertConverged(hub, [a, b]);
 });
+
+test('a local edit made while a sync runs is pushed before a newer pulled change overwrites it, and its loss is logged', async (t) => {
+  let during: (() => Promise<void>) | null = null;
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b'], {
+    hub: { setup: (app) => app.addHook('onRequest', async (req) => { if (req.url.startsWith('/v1/pull') && during) { const f = during; during = null; await f(); } }) },
+  });
+  const [a, b] = labs as [TestNode, TestNode];
+  insertItem(a.app, 1, 'lab-a');
+  await syncAll([a, b]);
+  // After lab A has pushed and before its pull is answered, A's app edits a row,
+  // and a moment later lab B edits the same column and syncs.
+  during = async () => {
+    a.app.prepare("UPDATE items SET notes = 'A, during the sync' WHERE id = ?").run(ID(1));
+    await new Promise((r) => setTimeout(r, 5));
+    b.app.prepare("UPDATE items SET notes = 'B, a moment later' WHERE id = ?").run(ID(1));
+    await b.agent.sync();
+  };
+  const s = await a.agent.sync();
+  assert.equal(s.pushed, 1, 'the edit made during the sync was pushed before the page was applied');
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+  assert.equal((rowsOf(hub.dbPath, 'items')[0] as { notes: string }).notes, 'B, a moment later');
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  const logged = web.prepare("SELECT lost FROM _outpost_conflicts WHERE col = 'notes'").all() as { lost: string }[];
+  assert.deepEqual(logged.map((r) => JSON.parse(r.lost)), ['A, during the sync'], 'the losing edit is in the conflict log');
+});
