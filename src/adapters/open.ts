@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { OutpostError } from '../protocol/index.ts';
 import type { Adapter } from './adapter.ts';
 import { SqliteAdapter } from './sqlite/sqlite-adapter.ts';
@@ -6,7 +7,12 @@ import { SqliteAdapter } from './sqlite/sqlite-adapter.ts';
  * Open a database by URL: `sqlite:PATH` (or `sqlite://PATH`) now;
  * `mysql://` and `postgres://` come with their adapters.
  */
-export async function openAdapter(url: string): Promise<Adapter> {
+export interface OpenOptions {
+  /** refuse a database that does not exist yet (instead of creating it) */
+  mustExist?: boolean;
+}
+
+export async function openAdapter(url: string, opts: OpenOptions = {}): Promise<Adapter> {
   const m = /^([a-z0-9+]+):(.*)$/i.exec(url);
   if (!m) throw new OutpostError('DB_URL_INVALID', `not a database URL: ${JSON.stringify(url)} (expected sqlite:PATH, mysql://… or postgres://…)`);
   const scheme = m[1]!.toLowerCase();
@@ -14,6 +20,7 @@ export async function openAdapter(url: string): Promise<Adapter> {
   if (scheme === 'sqlite' || scheme === 'file') {
     const path = rest.startsWith('//') ? rest.slice(2) : rest;
     if (!path) throw new OutpostError('DB_URL_INVALID', 'sqlite: URL has no path (sqlite:./data/hub.db)');
+    if (opts.mustExist && !existsSync(path)) throw new OutpostError('DB_URL_INVALID', `no database at ${path}`);
     return new SqliteAdapter(path);
   }
   if (['mysql', 'mariadb', 'postgres', 'postgresql'].includes(scheme)) {

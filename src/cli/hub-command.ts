@@ -38,8 +38,9 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const hub = await Hub.open(db, config);
   const app = await buildServer(hub, { logger });
-  const port = Number(o.port);
-  await app.listen({ host: o.host, port });
+  await app.listen({ host: o.host, port: Number(o.port) });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : Number(o.port);
   const shown = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
   const url = `http://${shown}:${port}`;
   const dbArg = o.db === DEFAULT_HUB_DB ? '' : ` --db ${o.db}`;

@@ -5,8 +5,9 @@ import { NodeAgent, type SyncSummary } from '../node/agent.ts';
 import { runLoop } from '../node/run-loop.ts';
 import { emit, terminalProgress } from './output.ts';
 
-async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>): Promise<T> {
-  const db = await openAdapter(url);
+/** Open the database for one command; only `join` may create it. */
+async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = false): Promise<T> {
+  const db = await openAdapter(url, { mustExist: !create });
   try {
     return await fn(db);
   } finally {
@@ -39,7 +40,7 @@ export function join(o: { hub: string; code: string; db: string; json?: boolean 
     const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress() });
     const st = await agent.status();
     emit(!!o.json, { ok: true, nodeId: st.nodeId, nodeName: st.nodeName, ...summary }, `joined ${o.hub} as ${st.nodeName} (${st.nodeId}); ${summaryLine(summary)}`);
-  });
+  }, true);
 }
 
 export function sync(o: { db: string; json?: boolean }): Promise<void> {

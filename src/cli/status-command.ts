@@ -4,7 +4,7 @@ import { emit } from './output.ts';
 
 /** `outpost status`: a node's pending changes, last sync and cursor; a hub's nodes and their lag. */
 export async function status(o: { db: string; json?: boolean }): Promise<void> {
-  const db = await openAdapter(o.db);
+  const db = await openAdapter(o.db, { mustExist: true });
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role === 'hub') {

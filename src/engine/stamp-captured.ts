@@ -1,4 +1,4 @@
-import { pkKey, type HlcClock, type TableSchema, type WireValue } from '../protocol/index.ts';
+import { formatHlc, pkKey, type HlcClock, type TableSchema, type WireValue } from '../protocol/index.ts';
 import { stampMeta } from './stamp.ts';
 import type { RowMeta } from './row-meta.ts';
 import type { CaptureRow, CaptureTx } from './replica-tx.ts';
@@ -30,7 +30,9 @@ export async function stampCaptured(
     const rows = await tx.readCapture({ unstamped: true, limit: 1000 });
     if (rows.length === 0) return n;
     for (const row of rows) {
-      const hlc = clock.tick(row.ts + skewMs);
+      // ts 0 marks a row recorded as initial state when a node joined: it
+      // sorts below every real stamp, so a version the hub already has wins.
+      const hlc = row.ts === 0 ? formatHlc({ wall: 0, counter: row.seq % 0x100000000, node: clock.node }) : clock.tick(row.ts + skewMs);
       await tx.setCaptureHlc(row.seq, hlc);
       n++;
       const table = catalogue.get(row.table);

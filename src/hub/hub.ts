@@ -202,13 +202,19 @@ export class Hub {
     if (count > 0) await this.db.write((tx) => this.#sequence(tx));
   }
 
-  async status(): Promise<{ schemaVersion: string; logSeq: number; conflicts: number; nodes: (NodeRecord & { lag: number })[] }> {
-    await this.sequencePending();
+  /** Nodes and their lag, read only (what is not sequenced yet is not counted). */
+  async report(): Promise<{ schemaVersion: string; logSeq: number; conflicts: number; nodes: (NodeRecord & { lag: number })[] }> {
     return this.db.read(async (tx) => {
       const logSeq = await tx.maxLogSeq();
       const nodes = await tx.listNodes();
       return { schemaVersion: this.catalogue.version, logSeq, conflicts: await tx.countConflicts(), nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })) };
     });
+  }
+
+  /** Like report(), after sequencing pending website writes. */
+  async status(): ReturnType<Hub['report']> {
+    await this.sequencePending();
+    return this.report();
   }
 
   async #node(tx: Tx, id: string): Promise<NodeRecord> {

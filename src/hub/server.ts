@@ -66,7 +66,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_req, reply) => {
-    const s = await hub.status();
+    const s = await hub.report(); // read only: a scrape never writes
     metrics.logSeq.set(s.logSeq);
     metrics.nodeLag.reset();
     for (const n of s.nodes) if (!n.revokedAt) metrics.nodeLag.set({ node: n.name }, n.lag);

@@ -87,7 +87,7 @@ export function splitPages(changes: readonly Change[], count: number, bytes: num
   let page: Change[] = [];
   let size = 0;
   for (const c of changes) {
-    const n = JSON.stringify(c).length;
+    const n = Buffer.byteLength(JSON.stringify(c));
     if (page.length > 0 && (page.length >= count || size + n > bytes)) {
       pages.push(page);
       page = [];

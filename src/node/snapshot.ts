@@ -6,8 +6,9 @@ import { writeNodeState } from './node-state.ts';
 
 /**
  * Take the hub's snapshot and apply it in pages. Rows arrive as inserts with
- * their stamps and merge with anything already here (rows the lab had before
- * joining are pending inserts and win or lose by their stamps). When an
+ * their stamps and merge with anything already here by those stamps (rows the
+ * lab had before joining were pushed before the snapshot, so the hub has
+ * already settled them, and logged any that lost). When an
  * earlier snapshot broke off, rows it left that are not local changes are
  * cleared first, so a row deleted at the hub meanwhile cannot linger.
  */
