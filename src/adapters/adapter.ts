@@ -120,6 +120,8 @@ export interface Adapter {
   installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts?: { initialAtEpoch?: boolean }): Promise<{ initialRows: number }>;
   /** create a synced table that is missing here, from the hub's schema */
   createTable(table: TableSchema): Promise<void>;
+  /** run an SQL script of this dialect as it is (creating an example schema, say); never with request data */
+  execScript(sql: string): Promise<void>;
 
   /**
    * A write transaction whose changes the capture triggers do not record

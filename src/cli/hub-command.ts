@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openAdapter } from '../adapters/open.ts';
-import { SqliteAdapter } from '../adapters/sqlite/sqlite-adapter.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
 import { buildServer } from '../hub/server.ts';
@@ -27,13 +26,9 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const configPath = o.config ?? DEFAULT_CONFIG;
   const config = loadHubConfig(configPath);
   const db = await openAdapter(o.db);
-  if (o.db === DEFAULT_HUB_DB && db instanceof SqliteAdapter && (await db.introspect()).length === 0) {
-    await db.close();
-    const Database = (await import('better-sqlite3')).default;
-    const raw = new Database(db.path);
-    raw.exec(readFileSync(join(PACKAGE_ROOT, 'examples/oims/schema.sqlite.sql'), 'utf8'));
-    raw.close();
-    return hubCommand(o);
+  if (o.db === DEFAULT_HUB_DB && (await db.introspect()).length === 0) {
+    // The embedded default starts with the example inventory schema.
+    await db.execScript(readFileSync(join(PACKAGE_ROOT, `examples/oims/schema.${db.dialect}.sql`), 'utf8'));
   }
   const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const hub = await Hub.open(db, config);

@@ -145,6 +145,12 @@ export class SqliteAdapter implements Adapter {
     });
   }
 
+  async execScript(sql: string): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#db.exec(sql);
+    });
+  }
+
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
       const fkOff = opts.checkForeignKeys === false;
