@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { openAdapter } from '../adapters/open.ts';
+import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
 import { buildServer } from '../hub/server.ts';
@@ -33,7 +34,16 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const hub = await Hub.open(db, config);
   const app = await buildServer(hub, { logger });
-  await app.listen({ host: o.host, port: Number(o.port) });
+  try {
+    await app.listen({ host: o.host, port: Number(o.port) });
+  } catch (e) {
+    await db.close();
+    const code = (e as { code?: string }).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new OutpostError('PORT_UNAVAILABLE', `cannot listen on ${o.host}:${o.port} (${code}${code === 'EADDRINUSE' ? ': another hub may be running there' : ''}); choose another with --port or --host`);
+    }
+    throw e;
+  }
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : Number(o.port);
   const shown = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;

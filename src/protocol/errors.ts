@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
   NODE_STATE_BEHIND: { status: 500, title: "The hub has acknowledged more of this node's changes than this database sent" },
   NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },
+  PORT_UNAVAILABLE: { status: 500, title: 'The hub cannot listen on that address' },
   HUB_UNREACHABLE: { status: 503, title: 'The hub could not be reached' },
   HUB_ERROR: { status: 502, title: 'The hub answered with an error' },
   INTERNAL: { status: 500, title: 'Internal error' },

@@ -142,6 +142,9 @@ test('npm start: the hub starts on the embedded default with the example schema'
   const hub = await startHubProcess(dir, ['--port', String(port)]);
   t.after(() => hub.kill('SIGTERM'));
   const info = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { tables: { name: string }[] };
+  const second = outpost(dir, ['hub', '--port', String(port)]);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE: another hub may be running there\).*\[PORT_UNAVAILABLE\]/);
   assert.deepEqual(info.tables.map((x) => x.name).sort(), ['categories', 'items', 'labs', 'stock_movements']);
   const add = outpost(dir, ['node', 'add', 'lab-a']);
   assert.equal(add.code, 0, add.stderr);
