@@ -87,6 +87,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     return { entries, scannedTo, head };
   }
 
+  async hasLogAfter(table: string, pk: string, after: number, origin: string): Promise<boolean> {
+    const rows = await this.#db.all('SELECT 1 AS x FROM _outpost_log WHERE tbl = ? AND pk = ? AND seq > ? AND (origin IS NULL OR origin <> ?) LIMIT 1', [table, pk, after, origin]);
+    return rows.length > 0;
+  }
+
   async maxLogSeq(): Promise<number> {
     const [r] = await this.#db.all<{ m: number | bigint | null }>('SELECT MAX(seq) AS m FROM _outpost_log');
     return Number(r?.m ?? 0);

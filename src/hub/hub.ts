@@ -99,10 +99,13 @@ export class Hub {
     return node;
   }
 
-  handshake(node: NodeRecord, req: HandshakeRequest): HandshakeResponse {
+  async handshake(node: NodeRecord, req: HandshakeRequest): Promise<HandshakeResponse> {
     if (req.protocol !== PROTOCOL_VERSION) {
       throw new OutpostError('PROTOCOL_MISMATCH', `the hub speaks protocol ${PROTOCOL_VERSION}, the node ${req.protocol}; upgrade the older side`, { hubProtocol: PROTOCOL_VERSION, nodeProtocol: req.protocol });
     }
+    // Website writes already made are stamped before the node's clock is
+    // received, so that they order by when they were made (as on nodes).
+    await this.sequencePending();
     if (req.clock) this.clock.receive(req.clock);
     return {
       protocol: PROTOCOL_VERSION,
@@ -126,6 +129,8 @@ export class Hub {
       const current = await this.#node(tx, node.id);
       const reply = (extra: Partial<PushResponse>): PushResponse => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
       if (req.to <= current.ackedSeq) return reply({ duplicate: true });
+      // Website writes are stamped before the node's clock is received (see handshake).
+      await this.#sequence(tx);
       this.clock.receive(req.clock);
       let changes: Change[] = req.changes;
       if (req.pages > 1) {
@@ -141,8 +146,7 @@ export class Hub {
         changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
-      await this.#sequence(tx);
-      const { applied, conflicts } = await this.#apply(tx, node.id, changes);
+      const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
       await tx.setState('clock', this.clock.last);
       return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last };
@@ -248,7 +252,7 @@ export class Hub {
     await tx.setState('clock', this.clock.last);
   }
 
-  async #apply(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
+  async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
     const results = await applyChanges(tx, this.catalogue.byName, changes);
     let applied = 0;
     let conflicts = 0;
@@ -266,8 +270,14 @@ export class Hub {
           origin: c.kind === 'delete-updated' ? null : origin, rule: c.rule,
         }, at);
       }
-      // Where the node's write lost, restate the hub's row so the node converges to it.
-      if (r.conflicts.some((c) => INCOMING_LOST.has(c.kind))) await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
+      // Restate the hub's row so the node converges to it where the node's
+      // write lost, or where the row has log entries the node has not applied
+      // yet: the node applies those after its own change, the hub before it,
+      // and a delete and re-insert among them would make the orders differ.
+      const lost = r.conflicts.some((c) => INCOMING_LOST.has(c.kind));
+      if (lost || (r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
+        await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
+      }
     }
     return { applied, conflicts };
   }

@@ -48,7 +48,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     // Remember what is about to be sent: if the reply is lost, the next
     // handshake tells whether the hub committed it.
     await writeNodeState(tx, { pushTo: maxSeq });
-    return { to: maxSeq, changes };
+    return { to: maxSeq, changes, cursor: Number((await tx.getState('cursor')) ?? 0) };
   });
   if (!group) return { pushed: 0, conflicts: 0 };
 
@@ -58,7 +58,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
   let sent = 0;
   for (let page = 0; page < pages.length; page++) {
     const changes = pages[page]!;
-    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, clock: ctx.clock.last, changes });
+    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes });
     ctx.clock.receive(res.clock);
     sent += changes.length;
     ctx.progress?.('push', sent, group.changes.length);

@@ -60,6 +60,8 @@ export const pushRequestSchema = z
     to: z.number().int().nonnegative(),
     page: z.number().int().nonnegative(),
     pages: z.number().int().positive().max(100_000),
+    /** the node's pull cursor: log entries after it are ones the node has not applied yet */
+    cursor: z.number().int().nonnegative(),
     clock: hlc,
     changes: z.array(changeSchema).max(50_000),
   })

@@ -183,3 +183,24 @@ test('a local edit made while a sync runs is pushed before a newer pulled change
   const logged = web.prepare("SELECT lost FROM _outpost_conflicts WHERE col = 'notes'").all() as { lost: string }[];
   assert.deepEqual(logged.map((r) => JSON.parse(r.lost)), ['A, during the sync'], 'the losing edit is in the conflict log');
 });
+
+test('a lab update that the hub applies after a delete and re-insert it has not seen yet converges', async (t) => {
+  // One change per pull page, so that the lab applies the delete and the re-insert apart.
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b'], { hub: { config: { limits: { pullPage: 1, bodyBytes: 16 * 1024 * 1024 } } } });
+  const [a, b] = labs as [TestNode, TestNode];
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  insertItem(a.app, 1, 'lab-a', { notes: 'first' });
+  await syncAll([a, b]);
+  // The website deletes the item and creates it again under the same key...
+  web.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  web.prepare("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', 'again', 7, 're-created')").run(ID(1));
+  await new Promise((r) => setTimeout(r, 5));
+  // ...and a moment later lab A, which has seen neither, edits it.
+  a.app.prepare("UPDATE items SET notes = 'A, latest' WHERE id = ?").run(ID(1));
+  await a.agent.sync();
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+  const [row] = rowsOf(hub.dbPath, 'items') as { notes: string; name: string }[];
+  assert.deepEqual([row!.name, row!.notes], ['again', 'A, latest']);
+});

@@ -35,7 +35,7 @@ test('down: a crafted push to a down table is refused with TABLE_READ_ONLY and c
   const hs = await client.handshake({ protocol: 1, schemaVersion: null });
   const before = rowsOf(hub.dbPath, 'labs');
   await assert.rejects(
-    client.push({ from: 0, to: 1, page: 0, pages: 1, clock: hs.clock, changes: [{ table: 'labs', pk: ['lab-a'], op: 'U', hlc: hs.clock, cols: { name: 'hijacked' } }] }),
+    client.push({ from: 0, to: 1, page: 0, pages: 1, cursor: 0, clock: hs.clock, changes: [{ table: 'labs', pk: ['lab-a'], op: 'U', hlc: hs.clock, cols: { name: 'hijacked' } }] }),
     (e: OutpostError) => e.code === 'TABLE_READ_ONLY' && (e.details as { status: number }).status === 403,
   );
   assert.deepEqual(rowsOf(hub.dbPath, 'labs'), before);

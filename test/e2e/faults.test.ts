@@ -51,7 +51,7 @@ test('a push sent twice is acknowledged twice and applied once', async (t) => {
   const client = new HubClient(hub.url, joined.token);
   const hs = await client.handshake({ protocol: 1, schemaVersion: null });
   const push = {
-    from: 0, to: 3, page: 0, pages: 1, clock: hs.clock,
+    from: 0, to: 3, page: 0, pages: 1, cursor: 0, clock: hs.clock,
     changes: [{ table: 'items', pk: [ID(7)], op: 'I' as const, hlc: hs.clock, cols: { id: ID(7), lab_id: 'lab-a', name: 'x', quantity: 1, status: 'active', updated_at: '2026-01-01T00:00:00Z' } }],
   };
   const first = await client.push(push);

@@ -11,6 +11,7 @@ const COMMON = [
 
 const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL, cols TEXT, col_hlc TEXT, origin TEXT)`,
+  `CREATE INDEX IF NOT EXISTS _outpost_log_row ON _outpost_log (tbl, pk, seq)`,
   `CREATE TABLE IF NOT EXISTS _outpost_nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, code_hash TEXT, token_hash TEXT UNIQUE, created_at INTEGER NOT NULL, joined_at INTEGER, revoked_at INTEGER, acked_seq INTEGER NOT NULL DEFAULT 0, pulled_seq INTEGER NOT NULL DEFAULT 0, last_seen INTEGER)`,
   `CREATE TABLE IF NOT EXISTS _outpost_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, kind TEXT NOT NULL, col TEXT, lost TEXT, lost_hlc TEXT NOT NULL, winner_hlc TEXT NOT NULL, origin TEXT, rule TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, page INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (node_id, page))`,
