@@ -228,9 +228,7 @@ export class Hub {
   }
 
   async #sequence(tx: Tx): Promise<void> {
-    let last = 0;
     await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (s) => {
-      last = Math.max(last, s.row.seq);
       if (s.row.op === 'D') {
         await tx.appendLog({ table: s.table.name, pk: s.pk, op: 'D', hlc: s.hlc }, null);
         return;

@@ -1,4 +1,4 @@
-import { type Change, type WireValue } from '../protocol/index.ts';
+import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import { coalesceRow, type CapturedOp, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -38,7 +38,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     for (const e of byRow.values()) {
       const table = ctx.catalogue.get(e.table);
       if (!table) continue; // a table the hub no longer syncs
-      const key = JSON.stringify(e.pk);
+      const key = pkKey(e.pk);
       const meta = (await tx.getMeta(table.name, [key])).get(key);
       if (!meta) throw new Error(`internal: captured row ${e.table} ${key} has no stamps; refusing to push without them`);
       const current = (await tx.getRows(table, [e.pk])).get(key);
@@ -62,12 +62,13 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     ctx.clock.receive(res.clock);
     sent += changes.length;
     ctx.progress?.('push', sent, group.changes.length);
+    // Never forget more than this group: capture rows after it were not sent.
     if (res.duplicate) {
-      ack = res.ack;
+      ack = Math.min(res.ack, group.to);
       break;
     }
     if (!res.staged) {
-      ack = res.ack;
+      ack = Math.min(res.ack, group.to);
       conflicts = res.conflicts;
     }
   }
