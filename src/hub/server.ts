@@ -35,6 +35,8 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     global: true,
     threshold: 1024,
     encodings: ['gzip', 'identity'],
+    // JSON replies and the NDJSON snapshot stream (not in the plugin's default list).
+    customTypes: /^(application\/(json|x-ndjson|problem\+json)|text\/)/,
     requestEncodings: ['gzip', 'identity'],
     onUnsupportedRequestEncoding: (enc) => new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`),
     onInvalidRequestPayload: (_enc, _req, err) => ({ statusCode: 400, code: 'OUTPOST_BAD_GZIP', message: `the gzip body cannot be inflated: ${err.message}` }) as unknown as Error,

@@ -78,3 +78,21 @@ test('the hub exposes Prometheus metrics', async (t) => {
   assert.match(text, /^outpost_node_lag\{node="lab-b"\} 0$/m);
   assert.match(text, /^outpost_process_resident_memory_bytes \d+/m);
 });
+
+test('the snapshot stream is gzip-compressed when the node accepts gzip', async (t) => {
+  const { hub, labs } = await hubWithLabs(t, ['lab-a']);
+  const [a] = labs as [TestNode];
+  const token = (await a.db.read((tx) => tx.getState('token')))!;
+  const res = await new Promise<{ encoding: string | undefined; type: string | undefined; body: Buffer }>((resolve, reject) => {
+    request(new URL(`${hub.url}/v1/snapshot`), { headers: { authorization: `Bearer ${token}`, 'accept-encoding': 'gzip' } }, (r) => {
+      const chunks: Buffer[] = [];
+      r.on('data', (c: Buffer) => chunks.push(c));
+      r.on('end', () => resolve({ encoding: r.headers['content-encoding'], type: r.headers['content-type'], body: Buffer.concat(chunks) }));
+    }).on('error', reject).end();
+  });
+  assert.equal(res.encoding, 'gzip');
+  assert.match(res.type ?? '', /application\/x-ndjson/);
+  const lines = gunzipSync(res.body).toString().trim().split('\n').map((l) => JSON.parse(l) as { type: string; rows?: number });
+  assert.equal(lines[0]!.type, 'header');
+  assert.deepEqual(lines.at(-1), { type: 'end', rows: 7 });
+});
