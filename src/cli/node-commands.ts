@@ -1,6 +1,6 @@
 import { openAdapter } from '../adapters/open.ts';
 import type { Adapter } from '../adapters/adapter.ts';
-import { Hub } from '../hub/hub.ts';
+import { addNode, revokeNode } from '../hub/enrollment.ts';
 import { NodeAgent, type SyncSummary } from '../node/agent.ts';
 import { runLoop } from '../node/run-loop.ts';
 import { emit, terminalProgress } from './output.ts';
@@ -18,14 +18,14 @@ async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = 
 /** `outpost node add NAME`: prints the one-time code and nothing else. */
 export function nodeAdd(name: string, o: { db: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    const { code } = await Hub.addNode(db, name);
+    const { code } = await addNode(db, name);
     process.stdout.write(code + '\n');
   });
 }
 
 export function nodeRevoke(name: string, o: { db: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    await Hub.revokeNode(db, name);
+    await revokeNode(db, name);
     process.stderr.write(`revoked ${name}\n`);
   });
 }

@@ -1,13 +1,12 @@
 import {
   HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, pkKey,
-  type Change, type HandshakeRequest, type HandshakeResponse, type JoinResponse, type PullResponse,
+  type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
 import { applyChanges, columnStamp, type Conflict, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
-import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
 import { validatePushedChange } from './validate-change.ts';
 
 export interface HubOptions {
@@ -54,49 +53,6 @@ export class Hub {
       await hub.#sequence(tx);
     });
     return hub;
-  }
-
-  /** Enroll a node: returns the one-time code. */
-  static async addNode(db: Adapter, name: string, now: number = Date.now()): Promise<{ id: string; code: string }> {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
-      throw new OutpostError('BAD_REQUEST', `node name ${JSON.stringify(name)}: use letters, digits, '.', '_' or '-' (at most 64)`);
-    }
-    await db.installBookkeeping('hub');
-    const code = newEnrollmentCode();
-    const id = newNodeId();
-    await db.write(async (tx) => {
-      if (await tx.nodeByName(name)) throw new OutpostError('NODE_EXISTS', `a node named ${name} exists already`);
-      await tx.createNode({ id, name, codeHash: hashSecret(code), createdAt: now });
-    });
-    return { id, code };
-  }
-
-  /** Revoke a node: its credential stops working at its next request. */
-  static async revokeNode(db: Adapter, name: string, now: number = Date.now()): Promise<void> {
-    await db.installBookkeeping('hub');
-    await db.write(async (tx) => {
-      const n = await tx.nodeByName(name);
-      if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
-      await tx.updateNode(n.id, { revokedAt: now });
-    });
-  }
-
-  async join(code: string): Promise<JoinResponse> {
-    const token = newNodeToken();
-    const node = await this.db.write(async (tx) => {
-      const n = await tx.nodeByCodeHash(hashSecret(code));
-      if (!n) throw new OutpostError('ENROLLMENT_CODE_INVALID', 'the enrollment code is unknown or was already used');
-      await tx.setNodeToken(n.id, hashSecret(token), this.#now());
-      return n;
-    });
-    return { nodeId: node.id, nodeName: node.name, token, protocol: PROTOCOL_VERSION };
-  }
-
-  async authenticate(token: string | undefined): Promise<NodeRecord> {
-    if (!token) throw new OutpostError('UNAUTHORIZED', 'this request needs a node credential (Authorization: Bearer …)');
-    const node = await this.db.read((tx) => tx.nodeByTokenHash(hashSecret(token)));
-    if (!node) throw new OutpostError('UNAUTHORIZED', 'the node credential is unknown or revoked');
-    return node;
   }
 
   async handshake(node: NodeRecord, req: HandshakeRequest): Promise<HandshakeResponse> {

@@ -10,6 +10,7 @@ import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
 import { asOutpostError, sendProblem } from './problem.ts';
 import { HubMetrics } from './metrics.ts';
+import { authenticate, redeemCode } from './enrollment.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -62,7 +63,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const h = req.headers.authorization;
     const m = h ? /^bearer\s+(\S+)\s*$/i.exec(h) : null;
     const token = m?.[1];
-    return hub.authenticate(token);
+    return authenticate(hub.db, token);
   };
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
@@ -75,7 +76,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  app.post('/v1/join', async (req) => hub.join(joinRequestSchema.parse(req.body).code));
+  app.post('/v1/join', async (req) => redeemCode(hub.db, joinRequestSchema.parse(req.body).code));
 
   app.post('/v1/handshake', async (req) => {
     const node = await auth(req);

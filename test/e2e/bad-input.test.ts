@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { tempDir, startHub, type RunningHub } from '../helpers/fixtures.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
-import { Hub } from '../../src/hub/hub.ts';
+import { addNode, revokeNode } from '../../src/hub/enrollment.ts';
 
 const ID = '00000000-0000-4000-8000-000000000001';
 
@@ -24,7 +24,7 @@ async function setup(t: Parameters<typeof tempDir>[0]): Promise<{ hub: RunningHu
   const dir = tempDir(t);
   const hub = await startHub(dir, { config: { limits: { bodyBytes: 64 * 1024, pullPage: 2000 } } });
   t.after(() => hub.close());
-  const { code } = await Hub.addNode(hub.hub.db, 'tester');
+  const { code } = await addNode(hub.hub.db, 'tester');
   const { token } = await new HubClient(hub.url).join(code);
   const hs = await new HubClient(hub.url, token).handshake({ protocol: 1, schemaVersion: null });
   return { hub, token, clock: hs.clock };
@@ -94,7 +94,7 @@ test('credentials: a reused code, no, an unknown or a revoked credential get 401
   const dir = tempDir(t);
   const hub = await startHub(dir);
   t.after(() => hub.close());
-  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const { code } = await addNode(hub.hub.db, 'lab-a');
   const join = (c: string): Promise<Response> => fetch(`${hub.url}/v1/join`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: c }) });
   const first = await join(code);
   assert.equal(first.status, 200);
@@ -107,6 +107,6 @@ test('credentials: a reused code, no, an unknown or a revoked credential get 401
   await expectProblem(await pull(), 401, 'UNAUTHORIZED');
   await expectProblem(await pull('Bearer opn_not-a-real-token'), 401, 'UNAUTHORIZED');
   await expectProblem(await pull(`Basic ${token}`), 401, 'UNAUTHORIZED');
-  await Hub.revokeNode(hub.hub.db, 'lab-a');
+  await revokeNode(hub.hub.db, 'lab-a');
   await expectProblem(await pull(`Bearer ${token}`), 401, 'UNAUTHORIZED');
 });

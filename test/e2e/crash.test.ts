@@ -8,7 +8,7 @@ import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, ROOT, OIMS_CONFIG } 
 import { delayProxy } from '../helpers/delay-proxy.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { NodeAgent } from '../../src/node/agent.ts';
-import { Hub } from '../../src/hub/hub.ts';
+import { addNode } from '../../src/hub/enrollment.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
 const BIN = join(ROOT, 'bin/outpost.js');
@@ -81,7 +81,7 @@ test('the hub killed (SIGKILL) in the middle of a push group loses nothing and a
   t.after(() => proxy.close());
 
   const admin = new SqliteAdapter(hubDb);
-  const { code } = await Hub.addNode(admin, 'lab-a');
+  const { code } = await addNode(admin, 'lab-a');
   await admin.close();
   const path = join(dir, 'lab-a.db');
   const db = new SqliteAdapter(path);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir, startHub, joinNode, rowsOf, hubApp, hubWithLabs, type TestNode } from '../helpers/fixtures.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
-import { Hub } from '../../src/hub/hub.ts';
+import { addNode } from '../../src/hub/enrollment.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
 test('down: a lab app write fails at once with a clear error, and hub writes reach the labs', async (t) => {
@@ -29,7 +29,7 @@ test('down: a crafted push to a down table is refused with TABLE_READ_ONLY and c
   const dir = tempDir(t);
   const hub = await startHub(dir);
   t.after(() => hub.close());
-  const { code } = await Hub.addNode(hub.hub.db, 'crafty');
+  const { code } = await addNode(hub.hub.db, 'crafty');
   const { token } = await new HubClient(hub.url).join(code);
   const client = new HubClient(hub.url, token);
   const hs = await client.handshake({ protocol: 1, schemaVersion: null });

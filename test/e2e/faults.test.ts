@@ -7,6 +7,7 @@ import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, ROOT } from '.
 import { OutpostError } from '../../src/protocol/index.ts';
 import { runLoop } from '../../src/node/run-loop.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
+import { addNode } from '../../src/hub/enrollment.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const logCount = (path: string, pk: string): number =>
@@ -46,7 +47,7 @@ test('a push sent twice is acknowledged twice and applied once', async (t) => {
   const dir = tempDir(t);
   const hub = await startHub(dir);
   t.after(() => hub.close());
-  const { code } = await (await import('../../src/hub/hub.ts')).Hub.addNode(hub.hub.db, 'raw');
+  const { code } = await addNode(hub.hub.db, 'raw');
   const joined = await new HubClient(hub.url).join(code);
   const client = new HubClient(hub.url, joined.token);
   const hs = await client.handshake({ protocol: 1, schemaVersion: null });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, startHub, joinNode, rowsOf, hubApp, oimsDatabase } from '../helpers/fixtures.ts';
-import { Hub } from '../../src/hub/hub.ts';
+import { addNode } from '../../src/hub/enrollment.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { NodeAgent } from '../../src/node/agent.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
@@ -62,7 +62,7 @@ test('a lab that already has data keeps it: its rows go up, the hub\'s come down
   app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'in the lab before joining', 4)").run(ID(3));
   app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'lab version, newer', 2)").run(ID(2));
   app.close();
-  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const { code } = await addNode(hub.hub.db, 'lab-a');
   const db = new SqliteAdapter(path);
   t.after(() => db.close());
   const { agent, summary } = await NodeAgent.join(db, hub.url, code);
@@ -99,7 +99,7 @@ test('a snapshot that breaks off is taken again, and a row deleted meanwhile doe
   t.after(() => web.close());
   const ins = web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-b', ?, ?)");
   web.transaction(() => { for (let i = 1; i <= 1500; i++) ins.run(ID(i), `item ${i}`, i); })();
-  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const { code } = await addNode(hub.hub.db, 'lab-a');
   const path = join(dir, 'lab-a.db');
   const db = new SqliteAdapter(path);
   t.after(() => db.close());
@@ -129,7 +129,7 @@ test('a local table that lacks a column the hub has is refused with a clear erro
   const raw = new Database(path);
   raw.exec('CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT)');
   raw.close();
-  const { code } = await Hub.addNode(hub.hub.db, 'lab-a');
+  const { code } = await addNode(hub.hub.db, 'lab-a');
   const db = new SqliteAdapter(path);
   t.after(() => db.close());
   await assert.rejects(NodeAgent.join(db, hub.url, code), (e: OutpostError) => e.code === 'SCHEMA_INVALID' && /local table items lacks column\(s\) lab_id/.test(e.message));
@@ -157,7 +157,7 @@ test('a node that speaks another protocol version gets 426 PROTOCOL_MISMATCH', a
   const dir = tempDir(t);
   const hub = await startHub(dir);
   t.after(() => hub.close());
-  const { code } = await Hub.addNode(hub.hub.db, 'old-lab');
+  const { code } = await addNode(hub.hub.db, 'old-lab');
   const { HubClient } = await import('../../src/node/hub-client.ts');
   const { token } = await new HubClient(hub.url).join(code);
   const res = await fetch(`${hub.url}/v1/handshake`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ protocol: 99, schemaVersion: null }) });

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { Hub } from '../../src/hub/hub.ts';
+import { addNode } from '../../src/hub/enrollment.ts';
 import { buildServer } from '../../src/hub/server.ts';
 import { loadHubConfig, parseHubConfig, type HubConfig } from '../../src/hub/config.ts';
 import { NodeAgent, type AgentOptions } from '../../src/node/agent.ts';
@@ -70,7 +71,7 @@ export interface TestNode {
 }
 
 export async function joinNode(hub: RunningHub, dir: string, name: string, opts: AgentOptions & { existing?: boolean } = {}): Promise<TestNode> {
-  const { code } = await Hub.addNode(hub.hub.db, name);
+  const { code } = await addNode(hub.hub.db, name);
   const path = join(dir, `${name}.db`);
   if (opts.existing) oimsDatabase(path);
   const db = new SqliteAdapter(path);
