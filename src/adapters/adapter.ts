@@ -67,8 +67,8 @@ export interface BookkeepingTx {
   appendLog(change: Change, origin: string | null): Promise<number>;
   readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
-  /** whether the row has log entries after `after` that did not come from `origin` */
-  hasLogAfter(table: string, pk: string, after: number, origin: string): Promise<boolean>;
+  /** whether the row (or, with table and pk null, any row) has log entries after `after` that did not come from `origin` */
+  hasLogAfter(table: string | null, pk: string | null, after: number, origin: string): Promise<boolean>;
 
   createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;
   nodeById(id: string): Promise<NodeRecord | null>;

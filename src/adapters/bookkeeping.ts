@@ -87,8 +87,10 @@ export class SqlBookkeeping implements BookkeepingTx {
     return { entries, scannedTo, head };
   }
 
-  async hasLogAfter(table: string, pk: string, after: number, origin: string): Promise<boolean> {
-    const rows = await this.#db.all('SELECT 1 AS x FROM _outpost_log WHERE tbl = ? AND pk = ? AND seq > ? AND (origin IS NULL OR origin <> ?) LIMIT 1', [table, pk, after, origin]);
+  async hasLogAfter(table: string | null, pk: string | null, after: number, origin: string): Promise<boolean> {
+    const rows = table === null || pk === null
+      ? await this.#db.all('SELECT 1 AS x FROM _outpost_log WHERE seq > ? AND (origin IS NULL OR origin <> ?) LIMIT 1', [after, origin])
+      : await this.#db.all('SELECT 1 AS x FROM _outpost_log WHERE tbl = ? AND pk = ? AND seq > ? AND (origin IS NULL OR origin <> ?) LIMIT 1', [table, pk, after, origin]);
     return rows.length > 0;
   }
 

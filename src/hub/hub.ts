@@ -207,6 +207,8 @@ export class Hub {
   }
 
   async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
+    // Only when the log moved on since the node's cursor can a row have entries it has not applied.
+    const behind = await tx.hasLogAfter(null, null, seenTo, origin);
     const results = await applyChanges(tx, this.catalogue.byName, changes);
     let applied = 0;
     let conflicts = 0;
@@ -229,7 +231,7 @@ export class Hub {
       // yet: the node applies those after its own change, the hub before it,
       // and a delete and re-insert among them would make the orders differ.
       const lost = r.conflicts.some((c) => INCOMING_LOST.has(c.kind));
-      if (lost || (r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
+      if (lost || (behind && r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
         await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
       }
     }
