@@ -57,6 +57,8 @@ export interface ConflictRecord {
 /** Bookkeeping kept in the `_outpost_*` tables, the same on every dialect. */
 export interface BookkeepingTx {
   getState(key: string): Promise<string | null>;
+  /** every state key and value at once */
+  allState(): Promise<Map<string, string | null>>;
   setState(key: string, value: string | null): Promise<void>;
 
   readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;

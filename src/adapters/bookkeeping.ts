@@ -19,6 +19,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     return rows[0]?.v ?? null;
   }
 
+  async allState(): Promise<Map<string, string | null>> {
+    const rows = await this.#db.all<{ k: string; v: string | null }>('SELECT k, v FROM _outpost_state');
+    return new Map(rows.map((r) => [r.k, r.v]));
+  }
+
   async setState(key: string, value: string | null): Promise<void> {
     const n = await this.#db.run('UPDATE _outpost_state SET v = ? WHERE k = ?', [value, key]);
     if (n === 0) await this.#db.run('INSERT INTO _outpost_state (k, v) VALUES (?, ?)', [key, value]);

@@ -1,5 +1,6 @@
 import { openAdapter } from '../adapters/open.ts';
 import { NodeAgent } from '../node/agent.ts';
+import { readHubReport } from '../hub/hub-report.ts';
 import { emit } from './output.ts';
 
 /** `outpost status`: a node's pending changes, last sync and cursor; a hub's nodes and their lag. */
@@ -8,14 +9,12 @@ export async function status(o: { db: string; json?: boolean }): Promise<void> {
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role === 'hub') {
-      const s = await db.read(async (tx) => {
-        const logSeq = await tx.maxLogSeq();
-        const nodes = (await tx.listNodes()).map((n) => ({
-          name: n.name, id: n.id, state: n.revokedAt ? 'revoked' : n.joinedAt ? 'joined' : 'invited',
-          lag: Math.max(0, logSeq - n.pulledSeq), acked: n.ackedSeq, lastSeen: n.lastSeen ? new Date(n.lastSeen).toISOString() : null,
-        }));
-        return { role: 'hub', schemaVersion: await tx.getState('schema_version'), logSeq, conflicts: await tx.countConflicts(), nodes };
-      });
+      const r = await db.read(readHubReport);
+      const nodes = r.nodes.map((n) => ({
+        name: n.name, id: n.id, state: n.revokedAt ? 'revoked' : n.joinedAt ? 'joined' : 'invited',
+        lag: n.lag, acked: n.ackedSeq, lastSeen: n.lastSeen ? new Date(n.lastSeen).toISOString() : null,
+      }));
+      const s = { role: 'hub', schemaVersion: r.schemaVersion, logSeq: r.logSeq, conflicts: r.conflicts, nodes };
       const lines = [`hub: log at ${s.logSeq}, ${s.nodes.length} node(s), ${s.conflicts} conflict(s) recorded`];
       for (const n of s.nodes) lines.push(`  ${n.name.padEnd(16)} ${n.state.padEnd(8)} lag ${String(n.lag).padStart(6)}  last seen ${n.lastSeen ?? 'never'}`);
       emit(!!o.json, s, lines.join('\n'));

@@ -6,3 +6,4 @@ export * from './coalesce.ts';
 export * from './stamp.ts';
 export * from './replica-tx.ts';
 export * from './stamp-captured.ts';
+export * from './row-key.ts';

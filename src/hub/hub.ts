@@ -8,6 +8,7 @@ import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
+import { readHubReport, type HubReport } from './hub-report.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -163,12 +164,8 @@ export class Hub {
   }
 
   /** Nodes and their lag, read only (what is not sequenced yet is not counted). */
-  async report(): Promise<{ schemaVersion: string; logSeq: number; conflicts: number; nodes: (NodeRecord & { lag: number })[] }> {
-    return this.db.read(async (tx) => {
-      const logSeq = await tx.maxLogSeq();
-      const nodes = await tx.listNodes();
-      return { schemaVersion: this.catalogue.version, logSeq, conflicts: await tx.countConflicts(), nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })) };
-    });
+  report(): Promise<HubReport> {
+    return this.db.read(readHubReport);
   }
 
   /** Like report(), after sequencing pending website writes. */

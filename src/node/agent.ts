@@ -113,19 +113,22 @@ export class NodeAgent {
       // has a newer version the local one is logged there as a conflict
       // rather than overwritten here unseen (this includes rows a lab had
       // before it joined: they are pushed before the first snapshot).
-      const push = await pushPending(ctx, acked);
+      let pushed = 0;
+      let conflicts = 0;
+      const push = async (): Promise<void> => {
+        const r = await pushPending(ctx, acked);
+        pushed += r.pushed;
+        conflicts += r.conflicts;
+        acked = r.acked;
+      };
+      await push();
       if (first) {
         const snap = await takeSnapshot(ctx, state.snapshot === 'partial');
         await this.db.write((tx) => writeNodeState(tx, { snapshot: 'done', cursor: snap.cursor, schemaVersion: snap.header.schemaVersion, tables: snap.header.tables, clock: ctx.clock.last }));
         snapshotRows = snap.rows;
         cursor = snap.cursor;
       }
-      let { pushed, conflicts } = push;
-      const pull = await pullAll(ctx, cursor, async () => {
-        const more = await pushPending(ctx, (await this.db.read(readNodeState)).acked);
-        pushed += more.pushed;
-        conflicts += more.conflicts;
-      });
+      const pull = await pullAll(ctx, cursor, push);
       const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
       return summary;

@@ -23,23 +23,25 @@ export interface NodeState {
 }
 
 export async function readNodeState(tx: Tx): Promise<NodeState> {
-  const get = (k: string): Promise<string | null> => tx.getState(k);
-  if ((await get('role')) !== 'node') throw new OutpostError('NOT_ENROLLED', 'this database has not joined a hub: run `outpost join --hub URL --code CODE --db URL` first');
-  const tables = await get('tables');
+  const all = await tx.allState();
+  const get = (k: string): string | null => all.get(k) ?? null;
+  if (get('role') !== 'node') throw new OutpostError('NOT_ENROLLED', 'this database has not joined a hub: run `outpost join --hub URL --code CODE --db URL` first');
+  const tables = get('tables');
+  const lastSync = get('last_sync_at');
   return {
-    nodeId: (await get('node_id')) ?? '',
-    nodeName: (await get('node_name')) ?? '',
-    hubUrl: (await get('hub_url')) ?? '',
-    token: (await get('token')) ?? '',
-    cursor: Number((await get('cursor')) ?? 0),
-    acked: Number((await get('acked')) ?? 0),
-    pushTo: Number((await get('push_to')) ?? 0),
-    clock: await get('clock'),
-    schemaVersion: await get('schema_version'),
+    nodeId: get('node_id') ?? '',
+    nodeName: get('node_name') ?? '',
+    hubUrl: get('hub_url') ?? '',
+    token: get('token') ?? '',
+    cursor: Number(get('cursor') ?? 0),
+    acked: Number(get('acked') ?? 0),
+    pushTo: Number(get('push_to') ?? 0),
+    clock: get('clock'),
+    schemaVersion: get('schema_version'),
     tables: tables ? (JSON.parse(tables) as TableSchema[]) : [],
-    snapshot: ((await get('snapshot')) ?? 'none') as NodeState['snapshot'],
-    lastSyncAt: (await get('last_sync_at')) ? Number(await get('last_sync_at')) : null,
-    lastError: await get('last_error'),
+    snapshot: (get('snapshot') ?? 'none') as NodeState['snapshot'],
+    lastSyncAt: lastSync ? Number(lastSync) : null,
+    lastError: get('last_error'),
   };
 }
 

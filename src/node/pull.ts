@@ -1,5 +1,4 @@
-import { pkKey } from '../protocol/index.ts';
-import { applyChanges, stampCaptured } from '../engine/index.ts';
+import { applyChanges, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -28,17 +27,14 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       // Local edits made before this page was seen are stamped before its stamps are received.
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       if (holds < MAX_HOLDS && page.changes.length) {
-        const pending = new Set((await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER })).map((r) => `${r.table}\u0000${pkKey(JSON.parse(r.pk))}`));
-        if (pending.size && page.changes.some((c) => pending.has(`${c.table}\u0000${pkKey(c.pk)}`))) {
+        const pending = await pendingRows(tx);
+        if (pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
           await writeNodeState(tx, { clock: ctx.clock.last });
           return false;
         }
       }
       ctx.clock.receive(page.clock);
-      for (const c of page.changes) {
-        ctx.clock.receive(c.hlc);
-        for (const h of Object.values(c.colHlc ?? {})) ctx.clock.receive(h);
-      }
+      receiveStamps(ctx.clock, page.changes);
       const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
       await applyChanges(tx, ctx.catalogue, known);
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });

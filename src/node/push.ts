@@ -1,11 +1,13 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import { coalesceRow, type CapturedOp, stampCaptured } from '../engine/index.ts';
+import { coalesceRow, rowKey, type CapturedOp, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
 export interface PushSummary {
   pushed: number;
   conflicts: number;
+  /** the local sequence the hub has now acknowledged */
+  acked: number;
 }
 
 /**
@@ -27,9 +29,10 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const rows = await tx.readCapture({ afterSeq: after, throughSeq: maxSeq, limit: 5000 });
       if (rows.length === 0) break;
       for (const r of rows) {
-        const k = `${r.table}\u0000${r.pk}`;
+        const pk = JSON.parse(r.pk) as WireValue[];
+        const k = rowKey(r.table, pk);
         let e = byRow.get(k);
-        if (!e) byRow.set(k, (e = { table: r.table, pk: JSON.parse(r.pk) as WireValue[], ops: [] }));
+        if (!e) byRow.set(k, (e = { table: r.table, pk, ops: [] }));
         e.ops.push({ op: r.op, cols: r.cols });
         after = r.seq;
       }
@@ -50,7 +53,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     await writeNodeState(tx, { pushTo: maxSeq });
     return { to: maxSeq, changes, cursor: Number((await tx.getState('cursor')) ?? 0) };
   });
-  if (!group) return { pushed: 0, conflicts: 0 };
+  if (!group) return { pushed: 0, conflicts: 0, acked };
 
   const pages = splitPages(group.changes, ctx.pageSize, PAGE_BYTES);
   let conflicts = 0;
@@ -76,7 +79,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     await tx.deleteCaptureThrough(ack);
     await writeNodeState(tx, { acked: ack, clock: ctx.clock.last });
   });
-  return { pushed: group.changes.length, conflicts };
+  return { pushed: group.changes.length, conflicts, acked: ack };
 }
 
 /** Page bodies stay well below the hub's default 16 MiB body limit. */

@@ -1,5 +1,5 @@
 import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, stampCaptured } from '../engine/index.ts';
+import { applyChanges, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -23,10 +23,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     page = [];
     await ctx.db.write(async (tx) => {
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-      for (const c of batch) {
-        ctx.clock.receive(c.hlc);
-        for (const h of Object.values(c.colHlc ?? {})) ctx.clock.receive(h);
-      }
+      receiveStamps(ctx.clock, batch);
       await applyChanges(tx, ctx.catalogue, batch);
       await writeNodeState(tx, { snapshot: 'partial', clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
@@ -66,7 +63,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
 const GONE = HLC_ZERO;
 
 async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
-  const pending = new Set((await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER })).map((r) => `${r.table}\u0000${pkKey(JSON.parse(r.pk))}`));
+  const pending = await pendingRows(tx);
   for (const t of [...tables].reverse()) {
     let after: unknown[] | null = null;
     for (;;) {
@@ -74,10 +71,9 @@ async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
       if (rows.length === 0) break;
       for (const r of rows) {
         const pk = t.primaryKey.map((k) => r[k]!);
-        const key = pkKey(pk);
-        if (pending.has(`${t.name}\u0000${key}`)) continue;
+        if (pending.has(rowKey(t.name, pk))) continue;
         await tx.deleteRow(t, pk);
-        await tx.putMeta(t.name, key, { exists: false, hlc: GONE, colHlc: {} });
+        await tx.putMeta(t.name, pkKey(pk), { exists: false, hlc: GONE, colHlc: {} });
       }
       after = t.primaryKey.map((k) => rows[rows.length - 1]![k]);
     }

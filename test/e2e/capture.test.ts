@@ -2,11 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, oimsDatabase, startHub, joinNode, rowsOf, hubApp } from '../helpers/fixtures.ts';
+import { tempDir, oimsDatabase, rowsOf, hubApp, queryAll, hubWithLabs, OIMS_CONFIG } from '../helpers/fixtures.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { loadHubConfig } from '../../src/hub/config.ts';
 import { buildCatalogue } from '../../src/hub/catalogue.ts';
-import { OIMS_CONFIG } from '../helpers/fixtures.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -78,18 +77,14 @@ test('capture records inserts, updates of changed columns only, key changes and 
 });
 
 test('only changed columns travel, and a local transaction reaches the hub in one hub transaction', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  t.after(() => a.close());
+  const { hub, labs: [a] } = await hubWithLabs(t, ['lab-a']);
   a.app.prepare("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', 'flask', 10, 'n')").run(ID(1));
   await a.agent.sync();
   a.app.prepare('UPDATE items SET quantity = 7 WHERE id = ?').run(ID(1));
   await a.agent.sync();
-  const last = new Database(hub.dbPath, { readonly: true }).prepare('SELECT op, cols FROM _outpost_log ORDER BY seq DESC LIMIT 1').get() as { op: string; cols: string };
-  assert.equal(last.op, 'U');
-  assert.deepEqual(JSON.parse(last.cols), { quantity: 7 });
+  const [last] = queryAll<{ op: string; cols: string }>(hub.dbPath, 'SELECT op, cols FROM _outpost_log ORDER BY seq DESC LIMIT 1');
+  assert.equal(last!.op, 'U');
+  assert.deepEqual(JSON.parse(last!.cols), { quantity: 7 });
 
   // The hub refuses the second row of a local transaction: nothing of it is applied, nothing is lost.
   const web = hubApp(hub);

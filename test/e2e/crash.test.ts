@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, ROOT, OIMS_CONFIG } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, ROOT, OIMS_CONFIG, queryAll } from '../helpers/fixtures.ts';
 import { delayProxy } from '../helpers/delay-proxy.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { NodeAgent } from '../../src/node/agent.ts';
@@ -13,14 +13,7 @@ import type { OutpostError } from '../../src/protocol/index.ts';
 
 const BIN = join(ROOT, 'bin/outpost.js');
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-const count = (path: string, sql: string): number => {
-  const db = new Database(path, { readonly: true });
-  try {
-    return (db.prepare(sql).get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-};
+const count = (path: string, sql: string): number => queryAll<{ n: number }>(path, sql)[0]!.n;
 const until = async (ok: () => boolean, what: string): Promise<void> => {
   for (let i = 0; i < 1000 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(ok(), `timed out waiting for ${what}`);

@@ -6,11 +6,7 @@ import { addNode } from '../../src/hub/enrollment.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
 test('down: a lab app write fails at once with a clear error, and hub writes reach the labs', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  t.after(() => a.close());
+  const { hub, labs: [a] } = await hubWithLabs(t, ['lab-a']);
   assert.throws(() => a.app.prepare("INSERT INTO labs (id, name) VALUES ('lab-z', 'rogue')").run(), /table labs is read-only on this node \(direction down\)/);
   assert.throws(() => a.app.prepare("UPDATE categories SET name = 'x'").run(), /read-only/);
   assert.throws(() => a.app.prepare('DELETE FROM labs').run(), /read-only/);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, ROOT } from '../helpers/fixtures.ts';
+import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, ROOT, queryAll } from '../helpers/fixtures.ts';
 import { OutpostError } from '../../src/protocol/index.ts';
 import { runLoop } from '../../src/node/run-loop.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
@@ -11,7 +11,7 @@ import { addNode } from '../../src/hub/enrollment.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const logCount = (path: string, pk: string): number =>
-  (new Database(path, { readonly: true }).prepare('SELECT COUNT(*) AS n FROM _outpost_log WHERE pk = ?').get(JSON.stringify([pk])) as { n: number }).n;
+  queryAll<{ n: number }>(path, 'SELECT COUNT(*) AS n FROM _outpost_log WHERE pk = ?', JSON.stringify([pk]))[0]!.n;
 
 test('the connection drops after the hub committed a push: the retry applies nothing twice', async (t) => {
   const dir = tempDir(t);
@@ -110,14 +110,7 @@ test('a lab killed (SIGKILL) in the middle of a pull resumes: nothing lost, noth
   await hub.hub.sequencePending();
   await a.close(); // the agent runs in its own process below
 
-  const cursorOf = (): number => {
-    const db = new Database(a.path, { readonly: true });
-    try {
-      return Number((db.prepare("SELECT v FROM _outpost_state WHERE k = 'cursor'").get() as { v: string }).v);
-    } finally {
-      db.close();
-    }
-  };
+  const cursorOf = (): number => Number(queryAll<{ v: string }>(a.path, "SELECT v FROM _outpost_state WHERE k = 'cursor'")[0]!.v);
   const start = cursorOf();
   const child = spawn(process.execPath, [join(ROOT, 'bin/outpost.js'), 'sync', '--db', `sqlite:${a.path}`], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, startHub, joinNode, rowsOf, hubApp, oimsDatabase } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, hubApp, oimsDatabase, queryAll, hubWithLabs } from '../helpers/fixtures.ts';
 import { addNode } from '../../src/hub/enrollment.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { NodeAgent } from '../../src/node/agent.ts';
@@ -11,16 +11,11 @@ import type { OutpostError } from '../../src/protocol/index.ts';
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 function schemaOf(path: string, table: string): unknown {
-  const db = new Database(path, { readonly: true });
-  try {
-    return {
-      // SQLite lets a non-INTEGER key column hold NULL unless told; provisioned keys are NOT NULL.
-      columns: db.prepare(`SELECT name, type, CASE WHEN pk > 0 THEN 1 ELSE "notnull" END AS "notnull", pk FROM pragma_table_info('${table}')`).all(),
-      fks: db.prepare(`SELECT "table", "from", "to" FROM pragma_foreign_key_list('${table}') ORDER BY "from"`).all(),
-    };
-  } finally {
-    db.close();
-  }
+  return {
+    // SQLite lets a non-INTEGER key column hold NULL unless told; provisioned keys are NOT NULL.
+    columns: queryAll(path, `SELECT name, type, CASE WHEN pk > 0 THEN 1 ELSE "notnull" END AS "notnull", pk FROM pragma_table_info('${table}')`),
+    fks: queryAll(path, `SELECT "table", "from", "to" FROM pragma_foreign_key_list('${table}') ORDER BY "from"`),
+  };
 }
 
 test('a lab joining with an empty database gets the synced tables created and filled from a snapshot', async (t) => {
@@ -72,7 +67,7 @@ test('a lab that already has data keeps it: its rows go up, the hub\'s come down
   assert.deepEqual(hubItems.map((r) => r.name), ['at the hub', 'hub version', 'in the lab before joining']);
   assert.deepEqual(rowsOf(path, 'items'), hubItems);
   // Where both had the row, the hub's version wins and the lab's values are kept in the conflict log.
-  const lost = new Database(hub.dbPath, { readonly: true }).prepare("SELECT col, lost FROM _outpost_conflicts WHERE pk = ? ORDER BY col").all(JSON.stringify([ID(2)])) as { col: string; lost: string }[];
+  const lost = queryAll<{ col: string; lost: string }>(hub.dbPath, 'SELECT col, lost FROM _outpost_conflicts WHERE pk = ? ORDER BY col', JSON.stringify([ID(2)]));
   assert.deepEqual(lost.filter((c) => c.col === 'name' || c.col === 'lab_id' || c.col === 'quantity').map((c) => [c.col, JSON.parse(c.lost)]), [['lab_id', 'lab-a'], ['name', 'lab version, newer'], ['quantity', 2]]);
 });
 
@@ -81,7 +76,7 @@ test('a snapshot that breaks off is taken again, and a row deleted meanwhile doe
   let cut = 1;
   const hub = await startHub(dir, {
     setup: (app) =>
-      app.addHook('onSend', async (req, reply, payload) => {
+      app.addHook('onSend', async (req, _reply, payload) => {
         if (req.url !== '/v1/snapshot' || cut-- <= 0) return payload;
         // Let everything up to the first 1,000 items through, then cut the connection.
         let itemPages = 0;
@@ -136,11 +131,7 @@ test('a local table that lacks a column the hub has is refused with a clear erro
 });
 
 test('a node whose schema version differs is told so plainly and keeps its local changes', async (t) => {
-  const dir = tempDir(t);
-  const hub = await startHub(dir);
-  t.after(() => hub.close());
-  const a = await joinNode(hub, dir, 'lab-a');
-  t.after(() => a.close());
+  const { hub, labs: [a] } = await hubWithLabs(t, ['lab-a']);
   a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'kept', 1)").run(ID(1));
   await a.db.write((tx) => tx.setState('schema_version', '0000000000000000'));
   await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'SCHEMA_MISMATCH' && /local changes are kept/.test(e.message));

@@ -89,12 +89,7 @@ export async function joinNode(hub: RunningHub, dir: string, name: string, opts:
 
 /** Rows of a table as plain objects ordered by key, for comparing replicas. */
 export function rowsOf(path: string, table: string): Record<string, unknown>[] {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.prepare(`SELECT * FROM "${table}" ORDER BY 1`).all() as Record<string, unknown>[];
-  } finally {
-    db.close();
-  }
+  return queryAll(path, `SELECT * FROM "${table}" ORDER BY 1`);
 }
 
 export function hubApp(hub: RunningHub): Database.Database {
@@ -117,4 +112,14 @@ export async function hubWithLabs(t: TestCtx, names: string[], opts: { hub?: Par
     labs.push(lab);
   }
   return { dir, hub, labs };
+}
+
+/** Run one read-only query on a database file and close it again. */
+export function queryAll<T = Record<string, unknown>>(path: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
 }

@@ -1,0 +1,22 @@
+import type { NodeRecord, Tx } from '../adapters/adapter.ts';
+
+export interface HubReport {
+  schemaVersion: string | null;
+  /** the end of the change log */
+  logSeq: number;
+  conflicts: number;
+  /** every enrolled node, with the log entries it has not pulled yet */
+  nodes: (NodeRecord & { lag: number })[];
+}
+
+/** What `outpost status`, `GET /v1/status` and `/metrics` show of the hub, read in one transaction. */
+export async function readHubReport(tx: Tx): Promise<HubReport> {
+  const logSeq = await tx.maxLogSeq();
+  const nodes = await tx.listNodes();
+  return {
+    schemaVersion: await tx.getState('schema_version'),
+    logSeq,
+    conflicts: await tx.countConflicts(),
+    nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })),
+  };
+}
