@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
+import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
   OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
@@ -38,6 +39,8 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     encodings: ['gzip', 'identity'],
     // JSON replies and the NDJSON snapshot stream (not in the plugin's default list).
     customTypes: /^(application\/(json|x-ndjson|problem\+json)|text\/)/,
+    // Flush at every write, so a streamed snapshot page reaches the node as it is produced.
+    zlibOptions: { flush: zlibConstants.Z_SYNC_FLUSH },
     requestEncodings: ['gzip', 'identity'],
     onUnsupportedRequestEncoding: (enc) => new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`),
     onInvalidRequestPayload: (_enc, _req, err) => ({ statusCode: 400, code: 'OUTPOST_BAD_GZIP', message: `the gzip body cannot be inflated: ${err.message}` }) as unknown as Error,

@@ -73,18 +73,28 @@ test('a lab that already has data keeps it: its rows go up, the hub\'s come down
 
 test('a snapshot that breaks off is taken again, and a row deleted meanwhile does not linger', async (t) => {
   const dir = tempDir(t);
+  const path = join(dir, 'lab-a.db');
   let cut = 1;
   const hub = await startHub(dir, {
     setup: (app) =>
       app.addHook('onSend', async (req, _reply, payload) => {
         if (req.url !== '/v1/snapshot' || cut-- <= 0) return payload;
-        // Let everything up to the first 1,000 items through, then cut the connection.
+        // Let everything up to the first 1,000 items through; hold the next
+        // chunk (so the stream never ends cleanly) until the lab has applied
+        // those, then cut the connection.
         let itemPages = 0;
         const { Transform } = await import('node:stream');
         return (payload as NodeJS.ReadableStream).pipe(new Transform({
           transform(chunk: Buffer, _enc, done) {
-            if (itemPages > 1 || (chunk.includes('"table":"items"') && ++itemPages > 1)) { setTimeout(() => req.raw.socket.destroy(), 50); return done(); }
-            setTimeout(() => done(null, chunk), 5); // trickle, so the lab applies pages before the cut
+            if (chunk.includes('"table":"items"') && ++itemPages > 1) {
+              void (async () => {
+                for (let i = 0; i < 1000 && queryAll(path, 'SELECT 1 FROM items').length < 1000; i++) await new Promise((r) => setTimeout(r, 10));
+                req.raw.socket.destroy();
+                done();
+              })();
+              return;
+            }
+            done(null, chunk);
           },
         }));
       }),
@@ -95,7 +105,6 @@ test('a snapshot that breaks off is taken again, and a row deleted meanwhile doe
   const ins = web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-b', ?, ?)");
   web.transaction(() => { for (let i = 1; i <= 1500; i++) ins.run(ID(i), `item ${i}`, i); })();
   const { code } = await addNode(hub.hub.db, 'lab-a');
-  const path = join(dir, 'lab-a.db');
   const db = new SqliteAdapter(path);
   t.after(() => db.close());
   await assert.rejects(NodeAgent.join(db, hub.url, code, { pageSize: 100 }), (e: OutpostError) => e.code === 'HUB_UNREACHABLE');
