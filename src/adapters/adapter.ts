@@ -62,7 +62,8 @@ export interface BookkeepingTx {
   setState(key: string, value: string | null): Promise<void>;
 
   readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
-  setCaptureHlc(seq: number, hlc: string): Promise<void>;
+  setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
+  /** forget stamped capture rows through `seq` (unstamped rows are never touched) */
   deleteCaptureThrough(seq: number): Promise<void>;
   captureStats(): Promise<{ count: number; maxSeq: number }>;
 

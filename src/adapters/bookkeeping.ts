@@ -32,16 +32,18 @@ export class SqlBookkeeping implements BookkeepingTx {
   async readCapture(o: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
+    if (o.unstamped) where.push('seq IS NULL');
+    else where.push('seq IS NOT NULL');
     if (o.afterSeq !== undefined) (where.push('seq > ?'), params.push(o.afterSeq));
     if (o.throughSeq !== undefined) (where.push('seq <= ?'), params.push(o.throughSeq));
-    if (o.unstamped) where.push('hlc IS NULL');
     params.push(o.limit);
-    const rows = await this.#db.all<{ seq: number | bigint; tbl: string; pk: string; op: string; cols: string | null; ts: number | bigint; hlc: string | null }>(
-      `SELECT seq, tbl, pk, op, cols, ts, hlc FROM _outpost_capture${where.length ? ' WHERE ' + where.join(' AND ') : ''} ORDER BY seq LIMIT ?`,
+    const rows = await this.#db.all<{ id: number | bigint; seq: number | bigint | null; tbl: string; pk: string; op: string; cols: string | null; ts: number | bigint | string; hlc: string | null }>(
+      `SELECT id, seq, tbl, pk, op, cols, ts, hlc FROM _outpost_capture WHERE ${where.join(' AND ')} ORDER BY ${o.unstamped ? 'id' : 'seq'} LIMIT ?`,
       params,
     );
     return rows.map((r) => ({
-      seq: Number(r.seq),
+      id: Number(r.id),
+      seq: r.seq === null ? null : Number(r.seq),
       table: r.tbl,
       pk: r.pk,
       op: r.op as CaptureRow['op'],
@@ -51,16 +53,17 @@ export class SqlBookkeeping implements BookkeepingTx {
     }));
   }
 
-  async setCaptureHlc(seq: number, hlc: string): Promise<void> {
-    await this.#db.run('UPDATE _outpost_capture SET hlc = ? WHERE seq = ?', [hlc, seq]);
+  async setCaptureStamp(id: number, hlc: string, seq: number): Promise<void> {
+    await this.#db.run('UPDATE _outpost_capture SET hlc = ?, seq = ? WHERE id = ?', [hlc, seq, id]);
   }
 
   async deleteCaptureThrough(seq: number): Promise<void> {
+    // Only stamped rows: a row an open app transaction inserted has no seq yet.
     await this.#db.run('DELETE FROM _outpost_capture WHERE seq <= ?', [seq]);
   }
 
   async captureStats(): Promise<{ count: number; maxSeq: number }> {
-    const [r] = await this.#db.all<{ n: number | bigint; m: number | bigint | null }>('SELECT COUNT(*) AS n, MAX(seq) AS m FROM _outpost_capture');
+    const [r] = await this.#db.all<{ n: number | bigint | string; m: number | bigint | string | null }>('SELECT COUNT(*) AS n, MAX(seq) AS m FROM _outpost_capture');
     return { count: Number(r?.n ?? 0), maxSeq: Number(r?.m ?? 0) };
   }
 

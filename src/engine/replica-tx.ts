@@ -9,6 +9,13 @@ export type RowValues = Record<string, WireValue>;
  * engine knows no SQL: adapters implement this over their own connection.
  */
 export interface ReplicaTx {
+  /**
+   * Lock these rows until the transaction ends (SELECT … FOR UPDATE), so a
+   * concurrent application write to them either committed before (and its
+   * capture row is visible now) or waits until after. A no-op where writers
+   * are serialized anyway (SQLite). Keys arrive sorted, to avoid deadlocks.
+   */
+  lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void>;
   getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>>;
   putMeta(table: string, key: string, meta: RowMeta): Promise<void>;
   /** current rows by primary key, keyed by pkKey(pk) */
@@ -21,7 +28,13 @@ export interface ReplicaTx {
 
 /** One row the capture triggers wrote. */
 export interface CaptureRow {
-  seq: number;
+  /** arrival order: assigned when the trigger fired, so ids of concurrent transactions commit out of order */
+  id: number;
+  /**
+   * stamp order: assigned when the agent stamps the row, to committed rows
+   * only, so it never has gaps that fill in later; null until stamped
+   */
+  seq: number | null;
   table: string;
   /** JSON array of the key values */
   pk: string;
@@ -35,6 +48,9 @@ export interface CaptureRow {
 
 /** A replica transaction that can also read and stamp its capture rows. */
 export interface CaptureTx extends ReplicaTx {
+  /** stamped rows by seq (after/through), or with `unstamped` the rows not stamped yet, by id */
   readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
-  setCaptureHlc(seq: number, hlc: string): Promise<void>;
+  setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
+  getState(key: string): Promise<string | null>;
+  setState(key: string, value: string | null): Promise<void>;
 }

@@ -3,6 +3,8 @@ import { stampMeta } from './stamp.ts';
 import type { RowMeta } from './row-meta.ts';
 import type { CaptureRow, CaptureTx } from './replica-tx.ts';
 
+const STAMP_SEQ_KEY = 'capture_seq';
+
 export interface StampedRow {
   row: CaptureRow;
   table: TableSchema;
@@ -26,14 +28,20 @@ export async function stampCaptured(
   each?: (s: StampedRow) => Promise<void>,
 ): Promise<number> {
   let n = 0;
+  // Stamp order numbers continue from the last one ever given, even after
+  // the stamped rows themselves were deleted.
+  let seq = Number((await tx.getState(STAMP_SEQ_KEY)) ?? 0);
   for (;;) {
     const rows = await tx.readCapture({ unstamped: true, limit: 1000 });
-    if (rows.length === 0) return n;
+    if (rows.length === 0) {
+      if (n > 0) await tx.setState(STAMP_SEQ_KEY, String(seq));
+      return n;
+    }
     for (const row of rows) {
       // ts 0 marks a row recorded as initial state when a node joined: it
       // sorts below every real stamp, so a version the hub already has wins.
-      const hlc = row.ts === 0 ? formatHlc({ wall: 0, counter: row.seq % 0x100000000, node: clock.node }) : clock.tick(row.ts + skewMs);
-      await tx.setCaptureHlc(row.seq, hlc);
+      const hlc = row.ts === 0 ? formatHlc({ wall: 0, counter: row.id % 0x100000000, node: clock.node }) : clock.tick(row.ts + skewMs);
+      await tx.setCaptureStamp(row.id, hlc, ++seq);
       n++;
       const table = catalogue.get(row.table);
       if (!table) continue; // no longer synced: stamped, and ignored

@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
-import { applyChanges, columnStamp, type Conflict, stampCaptured } from '../engine/index.ts';
+import { applyChanges, columnStamp, type Conflict, lockChangedRows, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -86,9 +86,6 @@ export class Hub {
       const current = await this.#node(tx, node.id);
       const reply = (extra: Partial<PushResponse>): PushResponse => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
       if (req.to <= current.ackedSeq) return reply({ duplicate: true });
-      // Website writes are stamped before the node's clock is received (see handshake).
-      await this.#sequence(tx);
-      this.clock.receive(req.clock);
       let changes: Change[] = req.changes;
       if (req.pages > 1) {
         if (req.page === 0) await tx.clearStaged(node.id);
@@ -103,6 +100,12 @@ export class Hub {
         changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
+      // A website write to these rows has committed (and is sequenced next)
+      // or waits for this commit: it is never overwritten unseen.
+      await lockChangedRows(tx, this.catalogue.byName, changes);
+      // Website writes are stamped before the node's clock is received (see handshake).
+      await this.#sequence(tx);
+      this.clock.receive(req.clock);
       const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
       await tx.setState('clock', this.clock.last);

@@ -1,4 +1,4 @@
-import { applyChanges, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -24,6 +24,9 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
   for (;;) {
     const page = await ctx.client.pull(cursor, ctx.pageSize);
     const applied = await ctx.db.write(async (tx) => {
+      // An app write to these rows has either committed (and is stamped and
+      // seen as pending below) or waits until this page is applied.
+      await lockChangedRows(tx, ctx.catalogue, page.changes);
       // Local edits made before this page was seen are stamped before its stamps are received.
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       if (holds < MAX_HOLDS && page.changes.length) {

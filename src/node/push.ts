@@ -34,7 +34,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
         let e = byRow.get(k);
         if (!e) byRow.set(k, (e = { table: r.table, pk, ops: [] }));
         e.ops.push({ op: r.op, cols: r.cols });
-        after = r.seq;
+        after = r.seq!;
       }
     }
     const changes: Change[] = [];

@@ -22,7 +22,7 @@ async function installed(t: Parameters<typeof tempDir>[0]): Promise<{ path: stri
     app.close();
     await db.close();
   });
-  return { path, db, app, capture: () => app.prepare('SELECT tbl, pk, op, cols FROM _outpost_capture ORDER BY seq').all() as never };
+  return { path, db, app, capture: () => app.prepare('SELECT tbl, pk, op, cols FROM _outpost_capture ORDER BY id').all() as never };
 }
 
 test('installing adds triggers and _outpost_* tables, leaves app columns alone, and captures existing rows once', async (t) => {

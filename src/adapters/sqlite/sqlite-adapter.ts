@@ -50,6 +50,9 @@ class SqliteTx extends SqlBookkeeping implements Tx {
     super(runner);
     this.#rows = rows;
   }
+  async lockRows(): Promise<void> {
+    // One writer at a time: the app cannot write while this transaction is open.
+  }
   async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     return this.#rows.getMetaSync(table, keys);
   }

@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import { fromWire, pkKey, toWire, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { quoteSqlite as q } from './sqlite-quote.ts';
+import { canonicalValue } from '../canonical.ts';
 
 /** Statements are prepared once per connection and reused. */
 export class StatementCache {
@@ -26,9 +27,12 @@ export function bindValue(v: WireValue): unknown {
   return typeof d === 'boolean' ? (d ? 1 : 0) : d;
 }
 
-export function rowToWire(row: Record<string, unknown>): RowValues {
+export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
   const out: RowValues = {};
-  for (const [k, v] of Object.entries(row)) out[k] = toWire(v as DbValue);
+  for (const [k, v] of Object.entries(row)) {
+    const col = t.columns.find((c) => c.name === k);
+    out[k] = col ? canonicalValue(col, v as DbValue) : toWire(v as DbValue);
+  }
   return out;
 }
 
@@ -61,7 +65,7 @@ export class SqliteRows {
     const out = new Map<string, RowValues>();
     for (const pk of pks) {
       const r = st.get(...pk.map(bindValue)) as Record<string, unknown> | undefined;
-      if (r) out.set(pkKey(pk), rowToWire(r));
+      if (r) out.set(pkKey(pk), rowToWire(t, r));
     }
     return out;
   }
@@ -92,6 +96,6 @@ export class SqliteRows {
     const where = after ? `WHERE (${keys}) > (${t.primaryKey.map(() => '?').join(', ')})` : '';
     const st = this.#st.get(`SELECT * FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ?`).safeIntegers(true);
     const params = after ? [...after.map((v) => bindValue(v as WireValue)), limit] : [limit];
-    return (st.all(...params) as Record<string, unknown>[]).map(rowToWire);
+    return (st.all(...params) as Record<string, unknown>[]).map((r) => rowToWire(t, r));
   }
 }
