@@ -1,4 +1,4 @@
-import type { Change } from '../protocol/index.ts';
+import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
 import type { SqlRunner } from './sql-runner.ts';
 
@@ -45,7 +45,8 @@ export class SqlBookkeeping implements BookkeepingTx {
       id: Number(r.id),
       seq: r.seq === null ? null : Number(r.seq),
       table: r.tbl,
-      pk: r.pk,
+      // Triggers write JSON in their dialect's own spelling ("[1, \"a\"]"); keys compare in one form.
+      pk: pkKey(JSON.parse(r.pk) as WireValue[]),
       op: r.op as CaptureRow['op'],
       cols: r.cols === null ? null : r.cols.split(',').filter(Boolean),
       ts: Number(r.ts),
