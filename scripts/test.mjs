@@ -3,8 +3,8 @@
 // expand globs for --test, so the files are listed here).
 //
 // A test file that needs a database server says so in its name:
-// `*.mysql.test.ts` (MariaDB/MySQL on 127.0.0.1:3306) or `*.postgres.test.ts`
-// (PostgreSQL on 127.0.0.1:5432). When that server is unreachable those files
+// `*.mysql.test.ts` (MariaDB/MySQL on 127.0.0.1:3306), `*.postgres.test.ts`
+// (PostgreSQL on 127.0.0.1:5432), or both (`*.mysql.postgres.test.ts`). When that server is unreachable those files
 // are skipped and named, unless OUTPOST_REQUIRE_SERVERS=1 (CI sets it), which
 // makes an unreachable server an error.
 //
@@ -43,7 +43,7 @@ let files = walk(join(root, 'test')).sort();
 if (only.length) files = files.filter((f) => only.some((o) => relative(root, f).includes(o)));
 const skipped = [];
 for (const [kind, s] of Object.entries(SERVERS)) {
-  const needing = files.filter((f) => f.endsWith(`.${kind}.test.ts`));
+  const needing = files.filter((f) => f.replace(/\.test\.ts$/, '').split('/').pop().split('.').slice(1).includes(kind));
   if (needing.length === 0 || (await reachable(s.port))) continue;
   if (process.env.OUTPOST_REQUIRE_SERVERS === '1') {
     console.error(`${s.name} is not reachable on 127.0.0.1:${s.port}, and OUTPOST_REQUIRE_SERVERS=1 forbids skipping its suites`);
