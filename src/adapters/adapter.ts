@@ -125,6 +125,8 @@ export interface Adapter {
   installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts?: { initialAtEpoch?: boolean }): Promise<{ initialRows: number }>;
   /** create a synced table that is missing here, from the hub's schema */
   createTable(table: TableSchema): Promise<void>;
+  /** add a nullable column the hub's table gained (a schema refresh) */
+  addColumn(table: TableSchema, column: ColumnSchema): Promise<void>;
   /** run an SQL script of this dialect as it is (creating an example schema, say); never with request data */
   execScript(sql: string): Promise<void>;
 

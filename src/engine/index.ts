@@ -7,3 +7,4 @@ export * from './stamp.ts';
 export * from './replica-tx.ts';
 export * from './stamp-captured.ts';
 export * from './row-key.ts';
+export * from './schema-diff.ts';

@@ -3,9 +3,9 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
-import { applyChanges, columnStamp, type Conflict, lockChangedRows, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
-import { buildCatalogue, type Catalogue } from './catalogue.ts';
+import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
@@ -25,41 +25,112 @@ const INCOMING_LOST = new Set<Conflict['kind']>(['column', 'row', 'update-delete
 export class Hub {
   readonly db: Adapter;
   readonly config: HubConfig;
-  readonly catalogue: Catalogue;
+  #catalogue: Catalogue;
   readonly clock: HlcClock;
   readonly #now: () => number;
 
   private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number) {
     this.db = db;
     this.config = config;
-    this.catalogue = catalogue;
+    this.#catalogue = catalogue;
     this.clock = clock;
     this.#now = now;
+  }
+
+  /** The validated schema catalogue; replaced when a schema refresh picks up added columns. */
+  get catalogue(): Catalogue {
+    return this.#catalogue;
   }
 
   /** Validate the config against the database, install bookkeeping and triggers, and sequence what is already there. */
   static async open(db: Adapter, config: HubConfig, opts: HubOptions = {}): Promise<Hub> {
     const now = opts.now ?? Date.now;
-    const catalogue = buildCatalogue(config, await db.introspect());
+    const found = buildCatalogue(config, await db.introspect());
     await db.installBookkeeping('hub');
-    for (const t of catalogue.tables) {
+    // Start from the catalogue last served, so that columns added while the
+    // hub was stopped are picked up like a refresh (their values logged).
+    const stored = await db.read((tx) => tx.getState('catalogue'));
+    const last = stored ? fromTables(JSON.parse(stored) as TableSchema[]) : null;
+    const start = last && typeof addedColumns(last.tables, found.tables) !== 'string' ? last : found;
+    for (const t of start.tables) {
       // Rows of `up` tables never leave the hub, so website writes to them need no capture.
       await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');
     }
-    const last = await db.read((tx) => tx.getState('clock'));
-    const hub = new Hub(db, config, catalogue, new HlcClock(HUB_NODE_ID, now, last ?? undefined), now);
+    const clock = await db.read((tx) => tx.getState('clock'));
+    const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now);
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
-      await tx.setState('schema_version', catalogue.version);
+      await tx.setState('schema_version', start.version);
+      await tx.setState('catalogue', JSON.stringify(start.tables));
       await hub.#sequence(tx);
     });
+    await hub.refreshSchema();
     return hub;
+  }
+
+  /**
+   * Pick up nullable columns added to synced tables (by `outpost schema
+   * refresh`, by this process's timer, or by another hub process that did
+   * it first): re-introspect, reinstall the capture triggers, and log the
+   * values already written to the new columns so that nodes receive them.
+   * Any other schema change is refused with SCHEMA_INVALID and changes nothing.
+   */
+  async refreshSchema(): Promise<{ version: string; added: string[] }> {
+    const next = buildCatalogue(this.config, await this.db.introspect());
+    if (next.version === this.#catalogue.version) return { version: next.version, added: [] };
+    const diff = addedColumns(this.#catalogue.tables, next.tables);
+    if (typeof diff === 'string') {
+      throw new OutpostError('SCHEMA_INVALID', `the hub's schema changed in a way a running hub cannot take on: ${diff}; restart the hub, and re-enroll nodes into fresh databases`);
+    }
+    // Website writes captured under the old triggers are logged first.
+    await this.sequencePending();
+    for (const { table } of diff) await this.db.installTriggers(table, table.direction === 'up' ? 'none' : 'capture');
+    await this.db.write(async (tx) => {
+      for (const { table, columns } of diff) {
+        if (table.direction === 'up') continue;
+        await this.#logAddedValues(tx, table, columns.map((c) => c.name));
+      }
+      await tx.setState('schema_version', next.version);
+      await tx.setState('catalogue', JSON.stringify(next.tables));
+      await tx.setState('clock', this.clock.last);
+    });
+    this.#catalogue = next;
+    return { version: next.version, added: diff.flatMap((d) => d.columns.map((c) => `${d.table.name}.${c.name}`)) };
+  }
+
+  /** Values written to new columns before their capture triggers existed, logged as updates. */
+  async #logAddedValues(tx: Tx, table: TableSchema, columns: string[]): Promise<void> {
+    let after: unknown[] | null = null;
+    for (;;) {
+      const page = await tx.scanRows(table, after, SNAPSHOT_PAGE);
+      if (page.length === 0) return;
+      for (const row of page) {
+        const cols = Object.fromEntries(columns.filter((c) => row[c] !== null && row[c] !== undefined).map((c) => [c, row[c]!]));
+        if (Object.keys(cols).length === 0) continue;
+        const pk = table.primaryKey.map((k) => row[k]!);
+        const key = pkKey(pk);
+        const hlc = this.clock.tick();
+        const meta = (await tx.getMeta(table.name, [key])).get(key);
+        const base = meta ?? { exists: true, hlc, colHlc: {} };
+        await tx.putMeta(table.name, key, { ...base, colHlc: { ...base.colHlc, ...Object.fromEntries(Object.keys(cols).map((c) => [c, hlc])) } });
+        await tx.appendLog({ table: table.name, pk, op: 'U', hlc, cols }, null);
+      }
+      after = table.primaryKey.map((k) => page[page.length - 1]![k]);
+      if (page.length < SNAPSHOT_PAGE) return;
+    }
+  }
+
+  /** Another process (`outpost schema refresh`, another hub) may have refreshed the schema: follow it. */
+  async #followSchema(): Promise<void> {
+    const stored = await this.db.read((tx) => tx.getState('schema_version'));
+    if (stored && stored !== this.#catalogue.version) await this.refreshSchema();
   }
 
   async handshake(node: NodeRecord, req: HandshakeRequest): Promise<HandshakeResponse> {
     if (req.protocol !== PROTOCOL_VERSION) {
       throw new OutpostError('PROTOCOL_MISMATCH', `the hub speaks protocol ${PROTOCOL_VERSION}, the node ${req.protocol}; upgrade the older side`, { hubProtocol: PROTOCOL_VERSION, nodeProtocol: req.protocol });
     }
+    await this.#followSchema();
     // Website writes already made are stamped before the node's clock is
     // received, so that they order by when they were made (as on nodes).
     await this.sequencePending();

@@ -1,5 +1,5 @@
 import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
-import { stampCaptured } from '../engine/index.ts';
+import { addedColumns, stampCaptured, type AddedColumns } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
 import type { NodeContext } from './node-context.ts';
@@ -107,7 +107,13 @@ export class NodeAgent {
         await this.#provision(hs.tables);
         for (const t of hs.tables) ctx.catalogue.set(t.name, t);
       } else if (hs.schemaVersion !== state.schemaVersion) {
-        throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hs.schemaVersion}, this node's ${state.schemaVersion}; local changes are kept and sync resumes once the schemas agree`, { hub: hs.schemaVersion, node: state.schemaVersion });
+        const diff = addedColumns(state.tables, hs.tables);
+        if (typeof diff === 'string') {
+          throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hs.schemaVersion}, this node's ${state.schemaVersion} (${diff}); local changes are kept and sync resumes once the schemas agree`, { hub: hs.schemaVersion, node: state.schemaVersion });
+        }
+        await this.#addColumns(diff, hs.tables, hs.schemaVersion);
+        ctx.catalogue.clear();
+        for (const t of hs.tables) ctx.catalogue.set(t.name, t);
       }
       // Local changes go up before anything comes down, so that where the hub
       // has a newer version the local one is logged there as a conflict
@@ -148,6 +154,21 @@ export class NodeAgent {
         tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
       };
     });
+  }
+
+  /**
+   * Take on nullable columns the hub added: add them here, keep the new
+   * catalogue, then reinstall the triggers so that they capture the new
+   * columns too. Pending captured changes are untouched and pushed as usual;
+   * the values the hub has in the new columns arrive by pull.
+   */
+  async #addColumns(diff: AddedColumns[], tables: TableSchema[], version: string): Promise<void> {
+    const local = new Map((await this.db.introspect()).map((t) => [t.name, t]));
+    for (const { table, columns } of diff) {
+      for (const c of columns) if (!local.get(table.name)?.columns.some((h) => h.name === c.name)) await this.db.addColumn(table, c);
+    }
+    await this.db.write((tx) => writeNodeState(tx, { tables, schemaVersion: version }));
+    for (const { table } of diff) await this.db.installTriggers(table, table.direction === 'down' ? 'readonly' : 'capture');
   }
 
   /** Create missing synced tables from the hub's schema and install triggers. */

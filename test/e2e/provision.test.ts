@@ -142,13 +142,21 @@ test('a local table that lacks a column the hub has is refused with a clear erro
 test('a node whose schema version differs is told so plainly and keeps its local changes', async (t) => {
   const { hub, labs: [a] } = await hubWithLabs(t, ['lab-a']);
   a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'kept', 1)").run(ID(1));
-  await a.db.write((tx) => tx.setState('schema_version', '0000000000000000'));
-  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'SCHEMA_MISMATCH' && /local changes are kept/.test(e.message));
+  // The node was provisioned from a schema with a column the hub no longer has.
+  const tables = hub.hub.catalogue.tables.map((x) => (x.name === 'items' ? { ...x, columns: [...x.columns, { name: 'legacy', type: 'TEXT', kind: 'text' as const, notNull: false }] } : x));
+  await a.db.write(async (tx) => {
+    await tx.setState('schema_version', '0000000000000000');
+    await tx.setState('tables', JSON.stringify(tables));
+  });
+  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'SCHEMA_MISMATCH' && /local changes are kept/.test(e.message) && /items: columns were changed/.test(e.message));
   assert.equal((await a.agent.status()).pending, 1);
   assert.match((await a.agent.status()).lastError ?? '', /schema/);
   assert.equal(rowsOf(hub.dbPath, 'items').length, 0);
   // Once the schemas agree again, sync resumes with nothing lost.
-  await a.db.write((tx) => tx.setState('schema_version', hub.hub.catalogue.version));
+  await a.db.write(async (tx) => {
+    await tx.setState('schema_version', hub.hub.catalogue.version);
+    await tx.setState('tables', JSON.stringify(hub.hub.catalogue.tables));
+  });
   await a.agent.sync();
   assert.equal(rowsOf(hub.dbPath, 'items').length, 1);
 });

@@ -5,6 +5,7 @@ import { canonicalRows, joinMatrixLab, startMatrixHub, type DialectName, type Ma
 import { OutpostError } from '../../src/protocol/index.ts';
 import type { RowValues } from '../../src/engine/index.ts';
 import { buildServer } from '../../src/hub/server.ts';
+import type { FastifyInstance } from 'fastify';
 
 /**
  * The core end-to-end scenarios over real HTTP, for one pairing of hub
@@ -14,7 +15,7 @@ import { buildServer } from '../../src/hub/server.ts';
 export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectName, DialectName]): void {
   const pairing = `hub ${hubDialect} × labs ${labDialects[0]}${labDialects[1] === labDialects[0] ? '' : ` + ${labDialects[1]}`}`;
 
-  const setup = async (t: Parameters<typeof tempDir>[0], opts: { setup?: Parameters<typeof startMatrixHub>[3]['setup'] } = {}): Promise<{ hub: MatrixHub; a: MatrixLab; b: MatrixLab; dir: string }> => {
+  const setup = async (t: Parameters<typeof tempDir>[0], opts: { setup?: (app: FastifyInstance) => void } = {}): Promise<{ hub: MatrixHub; a: MatrixLab; b: MatrixLab; dir: string }> => {
     const dir = tempDir(t);
     const hub = await startMatrixHub(t, hubDialect, dir, { setup: opts.setup });
     const a = await joinMatrixLab(t, hub, labDialects[0], dir, 'lab-a');
@@ -118,6 +119,28 @@ export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectNa
     await assertConverged(hub, [a, b]);
     assert.equal((await canonicalRows(hub.db, 'items')).length, 2);
     assert.equal((await hub.hub.status()).conflicts, 0);
+  });
+
+  test(`${pairing}: a nullable column added on the hub reaches the labs, and pending lab changes are kept`, async (t) => {
+    const { hub, a, b } = await setup(t);
+    await insertItem(a, 1, 'lab-a');
+    await syncAll([a, b]);
+    // Lab A edits offline while the website's schema grows a column and fills it.
+    await a.app.run("UPDATE items SET notes = 'pending on A' WHERE id = ?", ID(1));
+    await insertItem(a, 2, 'lab-a');
+    await hub.web.exec('ALTER TABLE items ADD COLUMN color VARCHAR(20)');
+    await hub.web.run("UPDATE items SET color = 'red' WHERE id = ?", ID(1));
+    const r = await hub.hub.refreshSchema();
+    assert.deepEqual(r.added, ['items.color']);
+    await syncAll([a, b]);
+    await assertConverged(hub, [a, b]);
+    const rows = await canonicalRows(hub.db, 'items');
+    assert.deepEqual(rows.map((x) => [x.id, x.notes, x.color]), [[ID(1), 'pending on A', 'red'], [ID(2), null, null]]);
+    // The new column is captured on the labs too.
+    await b.app.run("UPDATE items SET color = 'blue' WHERE id = ?", ID(2));
+    await syncAll([b, a]);
+    await assertConverged(hub, [a, b]);
+    assert.equal((await canonicalRows(a.db, 'items'))[1]!.color, 'blue');
   });
 
   test(`${pairing}: a lab provisioned from the hub gets every table with identical values`, async (t) => {

@@ -1,14 +1,14 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { TableSchema, WireValue } from '../../protocol/index.ts';
+import type { ColumnSchema, TableSchema, WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
 import { SqlBookkeeping } from '../bookkeeping.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
-import { bookkeepingDdl, createTableSql } from './sqlite-ddl.ts';
+import { addColumnSql, bookkeepingDdl, createTableSql } from './sqlite-ddl.ts';
 import { introspectSqlite } from './sqlite-introspect.ts';
 import { captureTriggersSql, initialCaptureSql, readonlyTriggersSql, triggerNames } from './sqlite-capture.ts';
 import { SqliteRows, StatementCache } from './sqlite-apply.ts';
@@ -145,6 +145,12 @@ export class SqliteAdapter implements Adapter {
   async createTable(table: TableSchema): Promise<void> {
     await this.#lock.run(async () => {
       this.#db.exec(createTableSql(table));
+    });
+  }
+
+  async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
+    await this.#lock.run(async () => {
+      this.#db.exec(addColumnSql(table, column));
     });
   }
 

@@ -31,6 +31,11 @@ export function createTableSql(t: TableSchema): string {
   return `CREATE TABLE IF NOT EXISTS ${quoteSqlite(t.name)} (\n  ${cols.join(',\n  ')}\n)`;
 }
 
+/** ALTER TABLE … ADD COLUMN for a nullable column added on the hub. */
+export function addColumnSql(t: TableSchema, c: TableSchema['columns'][number]): string {
+  return `ALTER TABLE ${quoteSqlite(t.name)} ADD COLUMN ${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${sqliteDefault(c.default)}`;
+}
+
 /** SQLite keeps the declared type where it is one of its own; otherwise a type of the right affinity. */
 function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: string): string {
   if (/^[A-Za-z][A-Za-z0-9 ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$/.test(declared)) return declared;
