@@ -27,8 +27,9 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const configPath = o.config ?? DEFAULT_CONFIG;
   const config = loadHubConfig(configPath);
   const db = await openAdapter(o.db);
-  if (o.db === DEFAULT_HUB_DB && (await db.introspect()).length === 0) {
-    // The embedded default starts with the example inventory schema.
+  if (!o.config && (await db.introspect()).length === 0) {
+    // An empty database with the example config starts with the example
+    // inventory schema (so `npm start` works with nothing else installed).
     await db.execScript(readFileSync(join(PACKAGE_ROOT, `examples/oims/schema.${db.dialect}.sql`), 'utf8'));
   }
   const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -62,6 +63,15 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
       '',
     ].join('\n'),
   );
+  if (config.schemaRefreshSeconds > 0) {
+    // Nullable columns added to synced tables are picked up while running.
+    setInterval(() => {
+      hub.refreshSchema().then(
+        (r) => r.added.length && logger.info({ schemaVersion: r.version, added: r.added }, 'schema refreshed'),
+        (e: Error) => logger.error({ err: e }, 'schema refresh refused'),
+      );
+    }, config.schemaRefreshSeconds * 1000).unref();
+  }
   const stop = async (): Promise<void> => {
     await app.close();
     await db.close();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
+import { schemaRefresh } from './schema-command.ts';
 import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
 import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
 import { status } from './status-command.ts';
@@ -77,6 +78,16 @@ program
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
   .option('--json', 'machine-readable output, one line per sync')
   .action(act(run));
+
+program
+  .command('schema')
+  .description('hub schema maintenance')
+  .command('refresh')
+  .description('pick up nullable columns added to synced tables on the hub (running hubs follow; nodes take them on at their next sync)')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--config <file>', 'hub config; default: the OIMS example')
+  .option('--json', 'machine-readable output')
+  .action(act(schemaRefresh));
 
 program
   .command('status')

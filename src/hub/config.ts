@@ -14,6 +14,8 @@ export const hubConfigSchema = z
     $schema: z.string().optional(),
     description: z.string().optional(),
     tables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a table name (letters, digits, _)'), tableConfigSchema).refine((t) => Object.keys(t).length > 0, 'name at least one table'),
+    /** seconds between checks for nullable columns added to synced tables (0: only at start, handshake after `outpost schema refresh`) */
+    schemaRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
     limits: z
       .object({
         bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),

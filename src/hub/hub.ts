@@ -13,6 +13,12 @@ import { readHubReport, type HubReport } from './hub-report.ts';
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
   now?: () => number;
+  /**
+   * refuse (SCHEMA_INVALID) a schema that changed since the hub last ran in
+   * a way other than added nullable columns, instead of serving it as a new
+   * version that nodes will be told does not match theirs
+   */
+  strictSchema?: boolean;
 }
 
 const HUB_NODE_ID = 'hub';
@@ -51,7 +57,11 @@ export class Hub {
     // hub was stopped are picked up like a refresh (their values logged).
     const stored = await db.read((tx) => tx.getState('catalogue'));
     const last = stored ? fromTables(JSON.parse(stored) as TableSchema[]) : null;
-    const start = last && typeof addedColumns(last.tables, found.tables) !== 'string' ? last : found;
+    const diff = last ? addedColumns(last.tables, found.tables) : [];
+    if (typeof diff === 'string' && opts.strictSchema) {
+      throw new OutpostError('SCHEMA_INVALID', `the hub's schema changed in a way nodes cannot take on while keeping their databases: ${diff}`);
+    }
+    const start = last && typeof diff !== 'string' ? last : found;
     for (const t of start.tables) {
       // Rows of `up` tables never leave the hub, so website writes to them need no capture.
       await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');
@@ -78,6 +88,15 @@ export class Hub {
   async refreshSchema(): Promise<{ version: string; added: string[] }> {
     const next = buildCatalogue(this.config, await this.db.introspect());
     if (next.version === this.#catalogue.version) return { version: next.version, added: [] };
+    const r = await this.#refresh(next);
+    this.lastRefresh = r;
+    return r;
+  }
+
+  /** What the last refresh that changed something added. */
+  lastRefresh: { version: string; added: string[] } = { version: '', added: [] };
+
+  async #refresh(next: Catalogue): Promise<{ version: string; added: string[] }> {
     const diff = addedColumns(this.#catalogue.tables, next.tables);
     if (typeof diff === 'string') {
       throw new OutpostError('SCHEMA_INVALID', `the hub's schema changed in a way a running hub cannot take on: ${diff}; restart the hub, and re-enroll nodes into fresh databases`);

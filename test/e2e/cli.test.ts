@@ -198,3 +198,19 @@ test('outpost run keeps syncing, reports failures while the hub is down, resumes
   assert.equal(exit, 0);
   assert.deepEqual(rowsOf(join(dir, 'lab-a.db'), 'items'), rowsOf(join(dir, 'hub.db'), 'items'));
 });
+
+test('outpost schema refresh picks up a nullable column added on the hub, and refuses other changes plainly', async (t) => {
+  const dir = tempDir(t);
+  shell(join(dir, 'hub.db'), readFileSync(OIMS_SCHEMA, 'utf8'));
+  const first = outpost(dir, ['schema', 'refresh', '--db', 'sqlite:hub.db', '--config', OIMS_CONFIG, '--json']);
+  assert.equal(first.code, 0, first.stderr);
+  assert.deepEqual(JSON.parse(first.stdout).added, []);
+  shell(join(dir, 'hub.db'), 'ALTER TABLE items ADD COLUMN color TEXT;');
+  const second = outpost(dir, ['schema', 'refresh', '--db', 'sqlite:hub.db', '--config', OIMS_CONFIG]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stdout, /added items\.color/);
+  shell(join(dir, 'hub.db'), 'ALTER TABLE items ADD COLUMN size TEXT NOT NULL DEFAULT \'m\';');
+  const third = outpost(dir, ['schema', 'refresh', '--db', 'sqlite:hub.db', '--config', OIMS_CONFIG]);
+  assert.notEqual(third.code, 0);
+  assert.match(third.stderr, /size are NOT NULL; add them as nullable/);
+});
