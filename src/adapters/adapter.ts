@@ -125,6 +125,13 @@ export interface Adapter {
   installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts?: { initialAtEpoch?: boolean }): Promise<{ initialRows: number }>;
   /** create a synced table that is missing here, from the hub's schema */
   createTable(table: TableSchema): Promise<void>;
+  /**
+   * Make the database's own key generator for this table (AUTO_INCREMENT, a
+   * sequence, SQLite's AUTOINCREMENT counter) hand out `next` or above, where
+   * it is below that now. Returns false where the table has no generator this
+   * can set (a SQLite rowid table without AUTOINCREMENT).
+   */
+  setKeyStart(table: TableSchema, next: number): Promise<boolean>;
   /** add a nullable column the hub's table gained (a schema refresh) */
   addColumn(table: TableSchema, column: ColumnSchema): Promise<void>;
   /** run an SQL script of this dialect as it is (creating an example schema, say); never with request data */

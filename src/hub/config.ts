@@ -14,6 +14,8 @@ export const hubConfigSchema = z
     $schema: z.string().optional(),
     description: z.string().optional(),
     tables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a table name (letters, digits, _)'), tableConfigSchema).refine((t) => Object.keys(t).length > 0, 'name at least one table'),
+    /** integer keys per node in tables with auto-increment keys: node n of the hub creates keys n·size+1 … (n+1)·size; the website keeps 1 … size */
+    keyRangeSize: z.number().int().min(100).max(2 ** 40).default(1_000_000),
     /** seconds between checks for nullable columns added to synced tables (0: only at start, handshake after `outpost schema refresh`) */
     schemaRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
     limits: z

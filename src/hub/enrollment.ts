@@ -1,11 +1,24 @@
 import { OutpostError, PROTOCOL_VERSION, type JoinResponse } from '../protocol/index.ts';
-import type { Adapter, NodeRecord } from '../adapters/adapter.ts';
+import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
 
 /**
  * Node enrollment on the hub's database: one-time codes, credentials (only
  * their hashes are stored), revocation, and checking a request's credential.
  */
+
+export const DEFAULT_KEY_RANGE_SIZE = 1_000_000;
+
+/** The generated-key range a node was given at enrollment. */
+export async function keyRangeOf(tx: Tx, nodeId: string): Promise<KeyRange | undefined> {
+  const v = await tx.getState(`key_range:${nodeId}`);
+  return v ? (JSON.parse(v) as KeyRange) : undefined;
+}
+
+export interface KeyRange {
+  lo: number;
+  hi: number;
+}
 
 /** Enroll a node: returns its id and the one-time code. */
 export async function addNode(db: Adapter, name: string, now: number = Date.now()): Promise<{ id: string; code: string }> {
@@ -18,6 +31,11 @@ export async function addNode(db: Adapter, name: string, now: number = Date.now(
   await db.write(async (tx) => {
     if (await tx.nodeByName(name)) throw new OutpostError('NODE_EXISTS', `a node named ${name} exists already`);
     await tx.createNode({ id, name, codeHash: hashSecret(code), createdAt: now });
+    // Its own range of generated integer keys: node n gets n·size+1 … (n+1)·size.
+    const size = Number((await tx.getState('key_range_size')) ?? DEFAULT_KEY_RANGE_SIZE);
+    const n = Number((await tx.getState('key_ranges_given')) ?? 0) + 1;
+    await tx.setState('key_ranges_given', String(n));
+    await tx.setState(`key_range:${id}`, JSON.stringify({ lo: n * size + 1, hi: (n + 1) * size }));
   });
   return { id, code };
 }

@@ -9,6 +9,7 @@ import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
+import { keyRangeOf, type KeyRange } from './enrollment.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -70,6 +71,7 @@ export class Hub {
     const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now);
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
+      await tx.setState('key_range_size', String(config.keyRangeSize));
       await tx.setState('schema_version', start.version);
       await tx.setState('catalogue', JSON.stringify(start.tables));
       await hub.#sequence(tx);
@@ -161,6 +163,7 @@ export class Hub {
       clock: this.clock.tick(),
       tables: [...this.catalogue.tables],
       acked: node.ackedSeq,
+      keyRange: await this.db.read((tx) => keyRangeOf(tx, node.id)),
     };
   }
 
@@ -190,6 +193,7 @@ export class Hub {
         changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
+      await this.#checkKeyRanges(tx, node.id, changes);
       // A website write to these rows has committed (and is sequenced next)
       // or waits for this commit: it is never overwritten unseen.
       await lockChangedRows(tx, this.catalogue.byName, changes);
@@ -265,6 +269,26 @@ export class Hub {
   async status(): ReturnType<Hub['report']> {
     await this.sequencePending();
     return this.report();
+  }
+
+  /**
+   * A row a node creates in a table with generated integer keys must have a
+   * key from the node's own range: any other key may be a stranger's row,
+   * and merging into it would corrupt both. The whole push is refused.
+   */
+  async #checkKeyRanges(tx: Tx, nodeId: string, changes: readonly Change[]): Promise<void> {
+    let range: KeyRange | undefined | null = null;
+    for (const c of changes) {
+      if (c.op !== 'I') continue;
+      const table = this.catalogue.byName.get(c.table);
+      if (!table || table.primaryKey.length !== 1 || !table.columns.some((col) => col.name === table.primaryKey[0] && col.autoIncrement)) continue;
+      if (range === null) range = await keyRangeOf(tx, nodeId);
+      if (!range) continue; // enrolled before key ranges existed
+      const v = c.pk[0];
+      const key = typeof v === 'number' ? v : v && typeof v === 'object' && '$n' in v ? Number(v.$n) : NaN;
+      if (Number.isInteger(key) && key >= range.lo && key <= range.hi) continue;
+      throw new OutpostError('KEY_OUT_OF_RANGE', `table ${table.name}: this node created key ${JSON.stringify(v)}, outside its range ${range.lo}…${range.hi}; the key may be another node's row, so nothing of this push was applied (give the row a key in the range and sync again)`, { table: table.name, pk: c.pk, range });
+    }
   }
 
   async #node(tx: Tx, id: string): Promise<NodeRecord> {

@@ -46,6 +46,8 @@ export const handshakeResponseSchema = z.object({
   tables: z.array(tableSchema),
   /** the highest local sequence of this node the hub has committed */
   acked: z.number().int(),
+  /** the integer keys this node may create in tables with auto-increment keys (given at enrollment) */
+  keyRange: z.object({ lo: z.number().int().positive(), hi: z.number().int().positive() }).strict().optional(),
 });
 export type HandshakeResponse = z.infer<typeof handshakeResponseSchema>;
 

@@ -13,6 +13,8 @@ export const columnSchema = z.object({
   /** precision and scale of DECIMAL, length of VARCHAR */
   precision: z.number().int().optional(),
   scale: z.number().int().optional(),
+  /** the database generates its values (AUTO_INCREMENT, a sequence, SQLite's rowid key) */
+  autoIncrement: z.boolean().optional(),
   /** the column's DEFAULT as SQL text, as introspected (null: none) */
   default: z.string().max(500).nullable().optional(),
 });

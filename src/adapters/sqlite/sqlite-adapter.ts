@@ -148,6 +148,19 @@ export class SqliteAdapter implements Adapter {
     });
   }
 
+  async setKeyStart(table: TableSchema, next: number): Promise<boolean> {
+    return this.#lock.run(async () => {
+      const hasSeq = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").get();
+      const sql = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table.name) as { sql: string } | undefined)?.sql ?? '';
+      if (!hasSeq || !/AUTOINCREMENT/i.test(sql)) return false;
+      this.#db.transaction(() => {
+        const n = this.#db.prepare('UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?').run(next - 1, table.name).changes;
+        if (n === 0) this.#db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table.name, next - 1);
+      }).immediate();
+      return true;
+    });
+  }
+
   async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
     await this.#lock.run(async () => {
       this.#db.exec(addColumnSql(table, column));

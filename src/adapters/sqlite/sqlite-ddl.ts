@@ -23,8 +23,14 @@ export function bookkeepingDdl(role: Role): string[] {
 
 /** CREATE TABLE for a synced table provisioned from the hub's schema. */
 export function createTableSql(t: TableSchema): string {
-  const cols = t.columns.map((c) => `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}${sqliteDefault(c.default)}`);
-  cols.push(`PRIMARY KEY (${t.primaryKey.map(quoteSqlite).join(', ')})`);
+  // A generated integer key becomes SQLite's rowid, with AUTOINCREMENT so that its counter can be set to the node's key range.
+  const auto = t.primaryKey.length === 1 && t.columns.some((c) => c.name === t.primaryKey[0] && c.autoIncrement && c.kind === 'integer');
+  const cols = t.columns.map((c) =>
+    auto && c.name === t.primaryKey[0]
+      ? `${quoteSqlite(c.name)} INTEGER PRIMARY KEY AUTOINCREMENT`
+      : `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}${sqliteDefault(c.default)}`,
+  );
+  if (!auto) cols.push(`PRIMARY KEY (${t.primaryKey.map(quoteSqlite).join(', ')})`);
   for (const fk of t.foreignKeys) {
     cols.push(`FOREIGN KEY (${fk.columns.map(quoteSqlite).join(', ')}) REFERENCES ${quoteSqlite(fk.refTable)} (${fk.refColumns.map(quoteSqlite).join(', ')})`);
   }

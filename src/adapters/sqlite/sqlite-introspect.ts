@@ -12,6 +12,9 @@ export function introspectSqlite(db: Database.Database): IntrospectedTable[] {
     const cols = info.filter((c) => c.hidden === 0);
     const columns: ColumnSchema[] = cols.map((c) => ({ name: c.name, type: c.type, kind: kindOf(c.type), notNull: c.notnull === 1 || c.pk > 0, default: c.dflt_value, ...precision(c.type) }));
     const primaryKey = cols.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
+    // A single INTEGER PRIMARY KEY is the rowid: SQLite generates its values.
+    const key = primaryKey.length === 1 ? columns.find((c) => c.name === primaryKey[0]) : undefined;
+    if (key && key.type.toUpperCase() === 'INTEGER') key.autoIncrement = true;
     const fkRows = db.prepare(`PRAGMA foreign_key_list(${quoteSqlite(name)})`).all() as { id: number; seq: number; table: string; from: string; to: string | null }[];
     const byId = new Map<number, { columns: string[]; refTable: string; refColumns: string[] }>();
     for (const r of fkRows.sort((a, b) => a.id - b.id || a.seq - b.seq)) {
