@@ -68,8 +68,10 @@ export function parseMysqlUrl(url: string): MysqlTarget {
 
 function unreachable(e: unknown, t: MysqlTarget): unknown {
   const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) {
-    const why = code.startsWith('ER_') ? `access refused: ${(e as Error).message}` : `cannot connect (${code}): ${(e as Error).message}`;
+  const errno = (e as { errno?: unknown }).errno;
+  // 1044/1045/1698: access denied (SQLSTATE 28000 and 42000)
+  if ((typeof code === 'string' && UNREACHABLE_CODES.has(code)) || errno === 1044 || errno === 1045 || errno === 1698) {
+    const why = typeof code === 'string' && code.startsWith('ER_') ? `access refused: ${(e as Error).message}` : `cannot connect (${code}): ${(e as Error).message}`;
     return new OutpostError('DB_UNREACHABLE', `database server ${t.description}: ${why}`, { cause: code });
   }
   return e;
