@@ -1,0 +1,174 @@
+import { fromWire, pkKey, toWire, type ColumnSchema, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
+import type { RowMeta, RowValues } from '../../engine/index.ts';
+import { canonicalValue, compactJson, decimalValue, isoDatetime } from '../canonical.ts';
+import type { SqlRunner } from '../sql-runner.ts';
+import { quoteMysql as q } from './mysql-quote.ts';
+
+/** Keys per IN (…) list. */
+const CHUNK = 500;
+
+/** A wire value as mysql2 binds it for this column (BigInt is written as bare digits). */
+export function bindValue(col: ColumnSchema | undefined, v: WireValue): unknown {
+  if (v === null) return null;
+  if (col?.kind === 'datetime' && typeof v === 'string') {
+    const iso = isoDatetime(v);
+    return iso ? iso.slice(0, 23).replace('T', ' ') : v;
+  }
+  if (col?.kind === 'boolean' && typeof v === 'boolean') return v ? 1 : 0;
+  if (col?.kind === 'json' && typeof v !== 'string') return JSON.stringify(v);
+  const d: DbValue = fromWire(v);
+  return typeof d === 'boolean' ? (d ? 1 : 0) : d;
+}
+
+/** A value as mysql2 reads it (dateStrings, bigNumberStrings), in canonical wire form. */
+export function readValue(col: ColumnSchema | undefined, raw: unknown): WireValue {
+  if (raw === null || raw === undefined) return null;
+  if (!col) return toWire(raw as DbValue);
+  switch (col.kind) {
+    case 'datetime':
+      return typeof raw === 'string' ? (isoDatetime(raw) ?? raw) : raw instanceof Date ? raw.toISOString() : toWire(raw as DbValue);
+    case 'date':
+      return typeof raw === 'string' ? raw.slice(0, 10) : raw instanceof Date ? raw.toISOString().slice(0, 10) : toWire(raw as DbValue);
+    case 'json':
+      return compactJson(Buffer.isBuffer(raw) ? raw.toString('utf8') : raw);
+    case 'uuid':
+      return typeof raw === 'string' ? raw.toLowerCase() : toWire(raw as DbValue);
+    case 'text':
+      return Buffer.isBuffer(raw) ? raw.toString('utf8') : canonicalValue(col, raw as DbValue);
+    default:
+      return canonicalValue(col, raw as DbValue);
+  }
+}
+
+/** A key value as the database would read it back, so requested keys match rows found. */
+function canonicalKeyValue(col: ColumnSchema | undefined, v: WireValue): WireValue {
+  if (typeof v !== 'string' || !col) return v;
+  if (col.kind === 'uuid') return v.toLowerCase();
+  if (col.kind === 'datetime') return isoDatetime(v) ?? v;
+  if (col.kind === 'decimal') return decimalValue(v, col.scale);
+  return v;
+}
+
+export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
+  const out: RowValues = {};
+  for (const [k, v] of Object.entries(row)) out[k] = readValue(t.columns.find((c) => c.name === k), v);
+  return out;
+}
+
+function chunks<T>(xs: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += CHUNK) out.push(xs.slice(i, i + CHUNK));
+  return out;
+}
+
+/** Reads and writes of synced rows and their stamps, inside an open transaction. */
+export class MysqlRows {
+  readonly #db: SqlRunner;
+  constructor(db: SqlRunner) {
+    this.#db = db;
+  }
+
+  #col(t: TableSchema, name: string): ColumnSchema | undefined {
+    return t.columns.find((c) => c.name === name);
+  }
+
+  #keyBinds(t: TableSchema, pk: readonly WireValue[]): unknown[] {
+    return t.primaryKey.map((c, i) => bindValue(this.#col(t, c), pk[i] ?? null));
+  }
+
+  /** `key IN (…)` over one or more key columns, with its parameters. */
+  #keyIn(t: TableSchema, pks: readonly (readonly WireValue[])[]): { sql: string; params: unknown[] } {
+    const params = pks.flatMap((pk) => this.#keyBinds(t, pk));
+    if (t.primaryKey.length === 1) return { sql: `${q(t.primaryKey[0]!)} IN (${pks.map(() => '?').join(', ')})`, params };
+    const tuple = `(${t.primaryKey.map(() => '?').join(', ')})`;
+    return { sql: `(${t.primaryKey.map(q).join(', ')}) IN (${pks.map(() => tuple).join(', ')})`, params };
+  }
+
+  async lockRows(t: TableSchema, pks: readonly WireValue[][]): Promise<void> {
+    for (const part of chunks(pks)) {
+      const { sql, params } = this.#keyIn(t, part);
+      await this.#db.all(`SELECT 1 AS x FROM ${q(t.name)} WHERE ${sql} ORDER BY ${t.primaryKey.map(q).join(', ')} FOR UPDATE`, params);
+    }
+  }
+
+  async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
+    const out = new Map<string, RowMeta>();
+    for (const part of chunks(keys)) {
+      const rows = await this.#db.all<{ pk: string; ex: number; hlc: string; col_hlc: string | null }>(
+        `SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = ? AND pk IN (${part.map(() => '?').join(', ')})`,
+        [table, ...part],
+      );
+      for (const r of rows) out.set(r.pk, { exists: Number(r.ex) === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+    }
+    return out;
+  }
+
+  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
+    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
+    await this.#db.run(
+      'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ex = VALUES(ex), hlc = VALUES(hlc), col_hlc = VALUES(col_hlc)',
+      [table, key, m.exists ? 1 : 0, m.hlc, colHlc],
+    );
+  }
+
+  async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
+    const out = new Map<string, RowValues>();
+    const keyCols = t.primaryKey.map((c) => this.#col(t, c));
+    for (const part of chunks(pks)) {
+      const { sql, params } = this.#keyIn(t, part);
+      const rows = await this.#db.all<Record<string, unknown>>(`SELECT * FROM ${q(t.name)} WHERE ${sql}`, params);
+      const found = new Map<string, RowValues>();
+      for (const r of rows) {
+        const w = rowToWire(t, r);
+        found.set(pkKey(t.primaryKey.map((c) => w[c] ?? null)), w);
+      }
+      for (const pk of part) {
+        const row = found.get(pkKey(pk.map((v, i) => canonicalKeyValue(keyCols[i], v))));
+        if (row) out.set(pkKey(pk), row);
+      }
+    }
+    return out;
+  }
+
+  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
+    const names = Object.keys(values);
+    const rest = names.filter((n) => !t.primaryKey.includes(n));
+    const update = rest.length ? rest.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ') : `${q(t.primaryKey[0]!)} = ${q(t.primaryKey[0]!)}`;
+    await this.#db.run(
+      `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${update}`,
+      names.map((n) => bindValue(this.#col(t, n), values[n]!)),
+    );
+  }
+
+  async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
+    const names = Object.keys(values).filter((n) => !t.primaryKey.includes(n));
+    if (!names.length) return;
+    await this.#db.run(
+      `UPDATE ${q(t.name)} SET ${names.map((c) => `${q(c)} = ?`).join(', ')} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`,
+      [...names.map((n) => bindValue(this.#col(t, n), values[n]!)), ...this.#keyBinds(t, pk)],
+    );
+  }
+
+  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
+    await this.#db.run(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`, this.#keyBinds(t, pk));
+  }
+
+  /** Keyset paging in key order; a multi-column "after" is spelled out so the range optimizer uses the key. */
+  async scanRows(t: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
+    const keys = t.primaryKey;
+    let where = '';
+    const params: unknown[] = [];
+    if (after) {
+      const b = keys.map((c, i) => bindValue(this.#col(t, c), (after[i] ?? null) as WireValue));
+      const ors = keys.map((_, i) => {
+        const eq = keys.slice(0, i).map((c, j) => (params.push(b[j]), `${q(c)} = ?`));
+        params.push(b[i]);
+        return `(${[...eq, `${q(keys[i]!)} > ?`].join(' AND ')})`;
+      });
+      where = `WHERE ${ors.join(' OR ')}`;
+    }
+    params.push(limit);
+    const rows = await this.#db.all<Record<string, unknown>>(`SELECT * FROM ${q(t.name)} ${where} ORDER BY ${keys.map(q).join(', ')} LIMIT ?`, params);
+    return rows.map((r) => rowToWire(t, r));
+  }
+}
