@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { OutpostError } from '../protocol/index.ts';
 import type { Adapter } from './adapter.ts';
 import { SqliteAdapter } from './sqlite/sqlite-adapter.ts';
+import { PostgresAdapter } from './postgres/postgres-adapter.ts';
 
 /**
- * Open a database by URL: `sqlite:PATH` (or `sqlite://PATH`) now;
- * `mysql://` and `postgres://` come with their adapters.
+ * Open a database by URL: `sqlite:PATH` (or `sqlite://PATH`),
+ * `postgres://user:password@host:port/database` (or `postgresql://`);
+ * `mysql://` comes with its adapter.
  */
 export interface OpenOptions {
   /** refuse a database that does not exist yet (instead of creating it) */
@@ -23,7 +25,10 @@ export async function openAdapter(url: string, opts: OpenOptions = {}): Promise<
     if (opts.mustExist && !existsSync(path)) throw new OutpostError('DB_URL_INVALID', `no database at ${path}`);
     return new SqliteAdapter(path);
   }
-  if (['mysql', 'mariadb', 'postgres', 'postgresql'].includes(scheme)) {
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    return PostgresAdapter.open(url, { mustExist: opts.mustExist ?? false });
+  }
+  if (['mysql', 'mariadb'].includes(scheme)) {
     throw new OutpostError('DB_URL_INVALID', `${scheme}:// databases are not supported yet in this version; use sqlite:PATH`);
   }
   throw new OutpostError('DB_URL_INVALID', `unknown database scheme ${JSON.stringify(scheme)} (expected sqlite:, mysql:// or postgres://)`);

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   NODE_EXISTS: { status: 409, title: 'A node with that name exists already' },
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
+  DB_UNREACHABLE: { status: 503, title: 'The database server could not be reached' },
+  DB_BUSY: { status: 503, title: 'The database aborted a transaction that conflicted with another; retry' },
   SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
   NODE_STATE_BEHIND: { status: 500, title: "The hub has acknowledged more of this node's changes than this database sent" },
   NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },
