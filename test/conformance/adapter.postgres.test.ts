@@ -231,3 +231,31 @@ test('postgres: URLs', async (t) => {
   await a.installBookkeeping('node');
   await a.close();
 });
+
+test('postgres: a deadlock with an app transaction is DB_BUSY and rolls the agent back', async (t) => {
+  const { fx, tables } = await setup(t);
+  const parent = tables.get('parent')!;
+  await fx.db.exec("INSERT INTO parent (id, name) VALUES ('a', 'a'), ('b', 'b')");
+  const app = new pg.Client({ connectionString: fx.db.url });
+  app.on('error', () => undefined);
+  await app.connect();
+  // The agent's session (deadlock_timeout 1 s) runs the deadlock check first and is the victim.
+  await app.query("SET deadlock_timeout = '20s'");
+  await app.query('BEGIN');
+  await app.query("UPDATE parent SET name = 'app' WHERE id = 'b'");
+  let agentLocked!: () => void;
+  const locked = new Promise<void>((r) => (agentLocked = r));
+  const agent = fx.adapter.write(async (tx) => {
+    await tx.updateRow(parent, ['a'], { name: 'agent' });
+    agentLocked();
+    await tx.updateRow(parent, ['b'], { name: 'agent' });
+  });
+  await locked;
+  const appDone = app.query("UPDATE parent SET name = 'app' WHERE id = 'a'");
+  await assert.rejects(agent, (e: { code?: string; status?: number }) => e.code === 'DB_BUSY' && e.status === 503);
+  await appDone;
+  await app.query('COMMIT');
+  await app.end();
+  const rows = await fx.adapter.read((tx) => tx.scanRows(parent, null, 10));
+  assert.deepEqual(rows.map((r) => r.name), ['app', 'app']);
+});
