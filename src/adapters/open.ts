@@ -3,10 +3,12 @@ import { OutpostError } from '../protocol/index.ts';
 import type { Adapter } from './adapter.ts';
 import { SqliteAdapter } from './sqlite/sqlite-adapter.ts';
 import { MysqlAdapter } from './mysql/mysql-adapter.ts';
+import { PostgresAdapter } from './postgres/postgres-adapter.ts';
 
 /**
  * Open a database by URL: `sqlite:PATH` (or `sqlite://PATH`),
- * `mysql://user:pass@host:port/db` (or `mariadb://`); `postgres://` comes with its adapter.
+ * `mysql://user:pass@host:port/db` (or `mariadb://`),
+ * `postgres://user:password@host:port/database` (or `postgresql://`).
  */
 export interface OpenOptions {
   /** refuse a database that does not exist yet (instead of creating it) */
@@ -25,8 +27,7 @@ export async function openAdapter(url: string, opts: OpenOptions = {}): Promise<
     return new SqliteAdapter(path);
   }
   if (scheme === 'mysql' || scheme === 'mariadb') return MysqlAdapter.open(url, { mustExist: opts.mustExist });
-  if (['postgres', 'postgresql'].includes(scheme)) {
-    throw new OutpostError('DB_URL_INVALID', `${scheme}:// databases are not supported yet in this version; use sqlite:PATH`);
-  }
+  if (scheme === 'postgres' || scheme === 'postgresql') return PostgresAdapter.open(url, { mustExist: opts.mustExist ?? false });
+
   throw new OutpostError('DB_URL_INVALID', `unknown database scheme ${JSON.stringify(scheme)} (expected sqlite:, mysql:// or postgres://)`);
 }

@@ -36,6 +36,13 @@ export interface NodeStatus {
   lastError: string | null;
   snapshot: NodeState['snapshot'];
   tables: { name: string; direction: string }[];
+  /** the integer keys this node's database may generate in tables with auto-increment keys */
+  keyRange: KeyRange | null;
+}
+
+export interface KeyRange {
+  lo: number;
+  hi: number;
 }
 
 /** The node agent: one database that joined a hub, and the way it syncs. */
@@ -104,7 +111,7 @@ export class NodeAgent {
       }
       const first = state.snapshot !== 'done';
       if (first) {
-        await this.#provision(hs.tables);
+        await this.#provision(hs.tables, hs.keyRange);
         for (const t of hs.tables) ctx.catalogue.set(t.name, t);
       } else if (hs.schemaVersion !== state.schemaVersion) {
         const diff = addedColumns(state.tables, hs.tables);
@@ -152,6 +159,7 @@ export class NodeAgent {
         nodeId: s.nodeId, nodeName: s.nodeName, hub: s.hubUrl, pending: count, cursor: s.cursor, acked: s.acked,
         lastSyncAt: s.lastSyncAt ? new Date(s.lastSyncAt).toISOString() : null, lastError: s.lastError, snapshot: s.snapshot,
         tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
+        keyRange: s.keyRange,
       };
     });
   }
@@ -172,7 +180,7 @@ export class NodeAgent {
   }
 
   /** Create missing synced tables from the hub's schema and install triggers. */
-  async #provision(tables: TableSchema[]): Promise<void> {
+  async #provision(tables: TableSchema[], keyRange: KeyRange | undefined): Promise<void> {
     const local = new Map((await this.db.introspect()).map((t) => [t.name, t]));
     for (const t of tables) {
       const have = local.get(t.name);
@@ -188,8 +196,14 @@ export class NodeAgent {
     // the same row, the hub's version wins and the lab's is kept as a conflict.
     // The catalogue is kept before any trigger captures, so that captured rows
     // are only ever stamped against a known table (even after a crash here).
-    await this.db.write((tx) => writeNodeState(tx, { tables }));
+    await this.db.write((tx) => writeNodeState(tx, { tables, keyRange: keyRange ?? null }));
     for (const t of tables) await this.db.installTriggers(t, t.direction === 'down' ? 'readonly' : 'capture', { initialAtEpoch: true });
+    // Keys this node's database generates start in the node's own range.
+    if (keyRange) {
+      for (const t of tables) {
+        if (t.direction !== 'down' && t.primaryKey.length === 1 && t.columns.some((c) => c.name === t.primaryKey[0] && c.autoIncrement)) await this.db.setKeyStart(t, keyRange.lo);
+      }
+    }
   }
 
   #context(state: NodeState): NodeContext {

@@ -20,6 +20,8 @@ export interface NodeState {
   snapshot: 'none' | 'partial' | 'done';
   lastSyncAt: number | null;
   lastError: string | null;
+  /** generated integer keys this node may create (given at enrollment) */
+  keyRange: { lo: number; hi: number } | null;
 }
 
 export async function readNodeState(tx: Tx): Promise<NodeState> {
@@ -42,12 +44,13 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     snapshot: (get('snapshot') ?? 'none') as NodeState['snapshot'],
     lastSyncAt: lastSync ? Number(lastSync) : null,
     lastError: get('last_error'),
+    keyRange: get('key_range') ? (JSON.parse(get('key_range')!) as { lo: number; hi: number }) : null,
   };
 }
 
 const KEYS: Record<keyof NodeState, string> = {
   nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked', pushTo: 'push_to',
-  clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error',
+  clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error', keyRange: 'key_range',
 };
 
 export async function writeNodeState(tx: Tx, patch: Partial<NodeState>): Promise<void> {

@@ -26,7 +26,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
   DB_UNREACHABLE: { status: 503, title: 'The database server could not be reached or refused the login' },
-  DB_BUSY: { status: 503, title: 'The database was busy (deadlock or lock wait timeout); the transaction was rolled back' },
+  DB_BUSY: { status: 503, title: 'The database aborted a transaction that conflicted with another (deadlock, lock wait timeout, serialization); it was rolled back' },
   SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
   NODE_STATE_BEHIND: { status: 500, title: "The hub has acknowledged more of this node's changes than this database sent" },
   NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },

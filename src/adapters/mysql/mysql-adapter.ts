@@ -1,12 +1,12 @@
 import mysql from 'mysql2/promise';
-import type { TableSchema, WireValue } from '../../protocol/index.ts';
+import type { ColumnSchema, TableSchema, WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
 import { SqlBookkeeping } from '../bookkeeping.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
-import { bookkeepingDdl, createTableSql } from './mysql-ddl.ts';
+import { addColumnSql, bookkeepingDdl, createTableSql } from './mysql-ddl.ts';
 import { introspectMysql } from './mysql-introspect.ts';
 import { captureTriggersSql, initialCaptureSql, readonlyTriggersSql, triggerNames } from './mysql-capture.ts';
 import { MysqlRows } from './mysql-apply.ts';
@@ -242,6 +242,23 @@ export class MysqlAdapter implements Adapter {
     });
   }
 
+  async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
+    await this.#onWriter(async (conn) => {
+      await conn.query(addColumnSql(table, column, { uuidType: this.#uuidType }));
+    });
+  }
+
+  async setKeyStart(table: TableSchema, next: number): Promise<boolean> {
+    return this.#onWriter(async (conn) => {
+      const [rows] = await conn.query('SELECT AUTO_INCREMENT AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?', [table.name]);
+      const n = (rows as { n: string | number | null }[])[0]?.n;
+      if (n === null || n === undefined) return false;
+      // InnoDB never moves the counter below the highest key in the table.
+      if (Number(n) < next) await conn.query(`ALTER TABLE ${q(table.name)} AUTO_INCREMENT = ${Math.trunc(next)}`);
+      return true;
+    });
+  }
+
   async execScript(sql: string): Promise<void> {
     const conn = await connect(this.#target, true);
     try {
@@ -343,11 +360,11 @@ export class MysqlAdapter implements Adapter {
   }
 
   /** DDL on the writer connection, one at a time with write transactions. */
-  #onWriter(fn: (conn: mysql.Connection) => Promise<void>): Promise<void> {
+  #onWriter<T>(fn: (conn: mysql.Connection) => Promise<T>): Promise<T> {
     return this.#lock.run(async () => {
       const conn = await this.#writerConn();
       try {
-        await fn(conn);
+        return await fn(conn);
       } catch (e) {
         this.#dropWriter(conn);
         throw translateError(e);

@@ -36,13 +36,19 @@ export function createTableSql(t: TableSchema, opts: { uuidType: boolean }): str
   const keyCols = new Set([...t.primaryKey, ...t.foreignKeys.flatMap((fk) => fk.columns)]);
   const cols = t.columns.map((c) => {
     const type = mysqlType(c, keyCols.has(c.name), opts.uuidType);
-    return `${q(c.name)} ${type}${c.notNull || t.primaryKey.includes(c.name) ? ' NOT NULL' : ''}${mysqlDefault(c)}`;
+    const auto = c.autoIncrement && c.kind === 'integer' && t.primaryKey.length === 1 && t.primaryKey[0] === c.name ? ' AUTO_INCREMENT' : '';
+    return `${q(c.name)} ${type}${c.notNull || t.primaryKey.includes(c.name) ? ' NOT NULL' : ''}${auto}${auto ? '' : mysqlDefault(c)}`;
   });
   cols.push(`PRIMARY KEY (${t.primaryKey.map(q).join(', ')})`);
   for (const fk of t.foreignKeys) {
     cols.push(`FOREIGN KEY (${fk.columns.map(q).join(', ')}) REFERENCES ${q(fk.refTable)} (${fk.refColumns.map(q).join(', ')})`);
   }
   return `CREATE TABLE IF NOT EXISTS ${q(t.name)} (\n  ${cols.join(',\n  ')}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
+}
+
+/** ALTER TABLE … ADD COLUMN for a nullable column added on the hub. */
+export function addColumnSql(t: TableSchema, c: ColumnSchema, opts: { uuidType: boolean }): string {
+  return `ALTER TABLE ${q(t.name)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${mysqlType(c, false, opts.uuidType)} NULL${mysqlDefault(c)}`;
 }
 
 function declaredLength(c: ColumnSchema): number | undefined {

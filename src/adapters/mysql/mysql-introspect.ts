@@ -49,6 +49,7 @@ export async function introspectMysql(query: Query, isMariaDb: boolean): Promise
       .map((c) => {
         const kind = kindOf(c.dataType, c.columnType, jsonCols.has(`${name}\0${c.col}`));
         const col: ColumnSchema = { name: c.col, type: c.columnType, kind, notNull: c.nullable === 'NO', default: normalizeDefault(c.dflt, c.extra, isMariaDb) };
+        if (c.extra && /auto_increment/i.test(c.extra)) col.autoIncrement = true;
         if (kind === 'decimal' && c.numPrecision !== null) {
           col.precision = Number(c.numPrecision);
           col.scale = Number(c.numScale ?? 0);

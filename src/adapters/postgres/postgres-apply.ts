@@ -1,0 +1,160 @@
+import type pg from 'pg';
+import { fromWire, pkKey, toWire, type ColumnSchema, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
+import type { RowMeta, RowValues } from '../../engine/index.ts';
+import { canonicalValue, compactJson, isoDatetime } from '../canonical.ts';
+import { quotePg as q } from './postgres-quote.ts';
+
+type Queryable = Pick<pg.ClientBase, 'query'>;
+
+/** Keys per statement in getRows/lockRows (PostgreSQL takes at most 65535 parameters). */
+const KEYS_PER_STATEMENT = 500;
+
+/** A wire value as a pg parameter: integers beyond 2^53 as digits, bytes as a Buffer, the rest as they are. */
+export function bindValue(v: WireValue | undefined): unknown {
+  if (v === undefined) return null;
+  const d: DbValue = fromWire(v);
+  return typeof d === 'bigint' ? d.toString() : d;
+}
+
+/**
+ * A value as pg returns it (the pool's type parsers leave int8, numeric,
+ * dates, timestamps and json as text) in canonical wire form (canonical.ts).
+ */
+export function readValue(col: ColumnSchema | undefined, raw: unknown): WireValue {
+  if (raw === null || raw === undefined) return null;
+  if (Buffer.isBuffer(raw)) return toWire(raw);
+  if (!col) return toWire(raw as DbValue);
+  if (typeof raw === 'string') {
+    switch (col.kind) {
+      // timestamp without time zone is taken as UTC, as Outpost writes it
+      case 'datetime':
+        return isoDatetime(raw) ?? raw;
+      case 'json':
+        return compactJson(raw);
+      case 'uuid':
+        return raw.toLowerCase();
+    }
+  }
+  return canonicalValue(col, raw as DbValue);
+}
+
+export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
+  const out: RowValues = {};
+  for (const [k, v] of Object.entries(row)) out[k] = readValue(t.columns.find((c) => c.name === k), v);
+  return out;
+}
+
+/** The key as it reads back, so keys given in another spelling ({"$n":"5"}, upper-case uuid) still match. */
+function canonicalKey(t: TableSchema, pk: readonly WireValue[]): string {
+  return pkKey(
+    t.primaryKey.map((c, i) => {
+      const v = pk[i] ?? null;
+      const col = t.columns.find((x) => x.name === c);
+      const d = fromWire(v);
+      return readValue(col, typeof d === 'bigint' ? d.toString() : d);
+    }),
+  );
+}
+
+function chunks<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+/** `(k1, k2) IN (($1, $2), ($3, $4))`, or `k IN ($1, $2)` for a single key column. */
+function keyIn(t: TableSchema, pks: readonly (readonly WireValue[])[], params: unknown[]): string {
+  const one = t.primaryKey.length === 1;
+  const tuples = pks.map((pk) => {
+    const marks = t.primaryKey.map((_, i) => (params.push(bindValue(pk[i])), `$${params.length}`));
+    return one ? marks[0]! : `(${marks.join(', ')})`;
+  });
+  const keys = one ? q(t.primaryKey[0]!) : `(${t.primaryKey.map(q).join(', ')})`;
+  return `${keys} IN (${tuples.join(', ')})`;
+}
+
+/** Reads and writes of synced rows and their stamps, inside an open transaction. */
+export class PgRows {
+  readonly #db: Queryable;
+  constructor(db: Queryable) {
+    this.#db = db;
+  }
+
+  async lockRows(t: TableSchema, pks: readonly WireValue[][]): Promise<void> {
+    for (const part of chunks(pks, KEYS_PER_STATEMENT)) {
+      const params: unknown[] = [];
+      // Locked in key order, so two transactions locking overlapping rows do not deadlock.
+      await this.#db.query(`SELECT 1 FROM ${q(t.name)} WHERE ${keyIn(t, part, params)} ORDER BY ${t.primaryKey.map(q).join(', ')} FOR UPDATE`, params);
+    }
+  }
+
+  async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
+    const out = new Map<string, RowMeta>();
+    for (const part of chunks(keys, KEYS_PER_STATEMENT * 4)) {
+      const { rows } = await this.#db.query<{ pk: string; ex: number; hlc: string; col_hlc: string | null }>(
+        'SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = $1 AND pk = ANY($2::text[])',
+        [table, part],
+      );
+      for (const r of rows) out.set(r.pk, { exists: r.ex === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+    }
+    return out;
+  }
+
+  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
+    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
+    await this.#db.query(
+      'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tbl, pk) DO UPDATE SET ex = EXCLUDED.ex, hlc = EXCLUDED.hlc, col_hlc = EXCLUDED.col_hlc',
+      [table, key, m.exists ? 1 : 0, m.hlc, colHlc],
+    );
+  }
+
+  async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
+    const found = new Map<string, RowValues>();
+    for (const part of chunks(pks, KEYS_PER_STATEMENT)) {
+      const params: unknown[] = [];
+      const { rows } = await this.#db.query<Record<string, unknown>>(`SELECT * FROM ${q(t.name)} WHERE ${keyIn(t, part, params)}`, params);
+      for (const r of rows) {
+        const row = rowToWire(t, r);
+        found.set(pkKey(t.primaryKey.map((c) => row[c] ?? null)), row);
+      }
+    }
+    const out = new Map<string, RowValues>();
+    for (const pk of pks) {
+      const row = found.get(canonicalKey(t, pk));
+      if (row) out.set(pkKey(pk), row);
+    }
+    return out;
+  }
+
+  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
+    const names = Object.keys(values);
+    const rest = names.filter((n) => !t.primaryKey.includes(n));
+    const conflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}` : 'DO NOTHING';
+    // OVERRIDING SYSTEM VALUE: rows keep the key they have elsewhere, also in GENERATED ALWAYS identity columns.
+    await this.#db.query(
+      `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`,
+      names.map((n) => bindValue(values[n])),
+    );
+  }
+
+  async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
+    const names = Object.keys(values).filter((n) => !t.primaryKey.includes(n));
+    if (!names.length) return;
+    const sets = names.map((c, i) => `${q(c)} = $${i + 1}`).join(', ');
+    const where = t.primaryKey.map((c, i) => `${q(c)} = $${names.length + i + 1}`).join(' AND ');
+    await this.#db.query(`UPDATE ${q(t.name)} SET ${sets} WHERE ${where}`, [...names.map((n) => bindValue(values[n])), ...pk.map(bindValue)]);
+  }
+
+  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
+    await this.#db.query(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c, i) => `${q(c)} = $${i + 1}`).join(' AND ')}`, pk.map(bindValue));
+  }
+
+  async scanRows(t: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
+    const keys = t.primaryKey.map(q).join(', ');
+    const params: unknown[] = after ? after.map((v) => bindValue(v as WireValue)) : [];
+    const where = after ? `WHERE (${keys}) > (${t.primaryKey.map((_, i) => `$${i + 1}`).join(', ')})` : '';
+    params.push(limit);
+    const { rows } = await this.#db.query<Record<string, unknown>>(`SELECT * FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT $${params.length}`, params);
+    return rows.map((r) => rowToWire(t, r));
+  }
+}
