@@ -21,7 +21,9 @@ import { toWire } from '../protocol/index.ts';
  *
  * SQLite stores what it is given and is read back as stored, except booleans
  * (0/1) and decimals (numbers), which it cannot keep apart from integers
- * and floats.
+ * and floats, and datetimes, which are read in the ISO form above whenever
+ * their text is a date and time ('2026-11-22 10:00:00' is read as
+ * '2026-11-22T10:00:00.000Z'; text without an offset is taken as UTC).
  */
 export function canonicalValue(col: ColumnSchema, v: DbValue | undefined): WireValue {
   if (v === undefined || v === null) return null;
@@ -34,6 +36,8 @@ export function canonicalValue(col: ColumnSchema, v: DbValue | undefined): WireV
       return booleanValue(v);
     case 'real':
       return typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : toWire(v);
+    case 'datetime':
+      return typeof v === 'string' ? (isoDatetime(v) ?? v) : toWire(v);
     default:
       return toWire(v);
   }

@@ -1,6 +1,7 @@
 import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Role } from '../adapter.ts';
 import { quoteMysql as q } from './mysql-quote.ts';
+import { isNowDefault } from '../defaults.ts';
 
 /**
  * Bookkeeping tables: the same names, columns and meaning as on SQLite.
@@ -96,6 +97,6 @@ export function mysqlDefault(c: ColumnSchema): string {
   if (c.kind === 'boolean' && /^(true|false)$/i.test(v)) return ` DEFAULT ${/^true$/i.test(v) ? 1 : 0}`;
   if (/^-?\d+(\.\d+)?$/.test(v)) return ` DEFAULT ${v}`;
   if (/^'([^'\\]|'')*'$/.test(v)) return ` DEFAULT ${v}`;
-  if (c.kind === 'datetime' && /^(current_timestamp(\(\s*\d?\s*\))?|now\(\s*\d?\s*\)|localtimestamp)$/i.test(v)) return ' DEFAULT CURRENT_TIMESTAMP(3)';
+  if (c.kind === 'datetime' && isNowDefault(v)) return ' DEFAULT CURRENT_TIMESTAMP(3)';
   return '';
 }

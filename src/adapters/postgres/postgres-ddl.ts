@@ -1,6 +1,7 @@
 import type { Role } from '../adapter.ts';
 import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import { quotePg as q } from './postgres-quote.ts';
+import { isNowDefault } from '../defaults.ts';
 
 /**
  * The `_outpost_*` tables, with the same columns and meaning as on SQLite
@@ -90,7 +91,7 @@ function isSqliteInteger(c: ColumnSchema): boolean {
 export function pgDefault(c: ColumnSchema): string {
   const v = c.default?.trim();
   if (!v) return '';
-  if (/^CURRENT_TIMESTAMP(\(\d?\))?$|^now\(\)$/i.test(v)) return c.kind === 'datetime' ? ' DEFAULT CURRENT_TIMESTAMP' : '';
+  if (isNowDefault(v)) return c.kind === 'datetime' ? ' DEFAULT CURRENT_TIMESTAMP' : '';
   if (/^CURRENT_DATE$/i.test(v)) return c.kind === 'date' ? ' DEFAULT CURRENT_DATE' : '';
   if (/^(TRUE|FALSE)$/i.test(v)) return c.kind === 'boolean' ? ` DEFAULT ${v.toUpperCase()}` : '';
   if (/^-?\d+(\.\d+)?$/.test(v)) {

@@ -1,6 +1,8 @@
 import type { Role } from '../adapter.ts';
 import type { TableSchema } from '../../protocol/index.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
+import { isNowDefault } from '../defaults.ts';
+import { kindOf } from './sqlite-introspect.ts';
 
 const COMMON = [
   `CREATE TABLE IF NOT EXISTS _outpost_state (k TEXT PRIMARY KEY, v TEXT)`,
@@ -28,7 +30,7 @@ export function createTableSql(t: TableSchema): string {
   const cols = t.columns.map((c) =>
     auto && c.name === t.primaryKey[0]
       ? `${quoteSqlite(c.name)} INTEGER PRIMARY KEY AUTOINCREMENT`
-      : `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${c.notNull ? ' NOT NULL' : ''}${sqliteDefault(c.default)}`,
+      : `${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type, c.precision, c.scale)}${c.notNull ? ' NOT NULL' : ''}${sqliteDefault(c)}`,
   );
   if (!auto) cols.push(`PRIMARY KEY (${t.primaryKey.map(quoteSqlite).join(', ')})`);
   for (const fk of t.foreignKeys) {
@@ -39,18 +41,26 @@ export function createTableSql(t: TableSchema): string {
 
 /** ALTER TABLE … ADD COLUMN for a nullable column added on the hub. */
 export function addColumnSql(t: TableSchema, c: TableSchema['columns'][number]): string {
-  return `ALTER TABLE ${quoteSqlite(t.name)} ADD COLUMN ${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type)}${sqliteDefault(c.default)}`;
+  return `ALTER TABLE ${quoteSqlite(t.name)} ADD COLUMN ${quoteSqlite(c.name)} ${sqliteType(c.kind, c.type, c.precision, c.scale)}${sqliteDefault(c)}`;
 }
 
-/** SQLite keeps the declared type where it is one of its own; otherwise a type of the right affinity. */
-function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: string): string {
-  if (/^[A-Za-z][A-Za-z0-9 ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$/.test(declared)) return declared;
+/**
+ * SQLite keeps the declared type when SQLite reads it back as the same kind
+ * (types from a SQLite hub, most MySQL and PostgreSQL names); otherwise the
+ * kind's own name, which introspection maps back to that kind.
+ */
+function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: string, precision?: number, scale?: number): string {
+  if (/^[A-Za-z][A-Za-z0-9 ]*(\(\s*\d+\s*(,\s*\d+\s*)?\))?$/.test(declared) && kindOf(declared) === kind) return declared;
   switch (kind) {
     case 'integer': return 'INTEGER';
     case 'real': return 'REAL';
-    case 'decimal': return 'NUMERIC';
+    case 'decimal': return precision === undefined ? 'DECIMAL' : `DECIMAL(${precision}, ${scale ?? 0})`;
     case 'blob': return 'BLOB';
     case 'boolean': return 'BOOLEAN';
+    case 'date': return 'DATE';
+    case 'datetime': return 'DATETIME';
+    case 'json': return 'JSON';
+    case 'uuid': return 'UUID';
     default: return 'TEXT';
   }
 }
@@ -59,9 +69,11 @@ function sqliteType(kind: TableSchema['columns'][number]['kind'], declared: stri
  * A column DEFAULT as SQLite accepts it: literals as they are, anything else
  * as a parenthesised expression (SQLite's own introspection drops the parens).
  */
-function sqliteDefault(d: string | null | undefined): string {
-  const v = d?.trim();
+function sqliteDefault(c: TableSchema['columns'][number]): string {
+  const v = c.default?.trim();
   if (!v || v.includes(';')) return '';
+  // The current time from another dialect: written as the canonical ISO text (UTC, milliseconds).
+  if (c.kind === 'datetime' && isNowDefault(v) && !/strftime|datetime\s*\(/i.test(v)) return ` DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
   const literal = /^(-?\d+(\.\d+)?|'([^']|'')*'|NULL|TRUE|FALSE|CURRENT_TIMESTAMP|CURRENT_DATE|CURRENT_TIME)$/i.test(v);
   return literal ? ` DEFAULT ${v}` : ` DEFAULT (${v})`;
 }
