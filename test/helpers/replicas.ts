@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import type { FastifyInstance } from 'fastify';
 import type { Adapter } from '../../src/adapters/adapter.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
@@ -64,6 +66,46 @@ export async function newDatabase(t: TestCtx, dialect: DialectName, dir: string,
   }
   t.after(() => app.close());
   if (opts.oims) await app.exec(oimsSchema(dialect));
+  return app;
+}
+
+/** Another application connection to an existing database (a second website writer, say). */
+export async function connectTo(t: TestCtx, dialect: DialectName, url: string): Promise<AppDb> {
+  let app: AppDb;
+  if (dialect === 'sqlite') {
+    const db = new Database(url.replace(/^sqlite:/, ''));
+    db.pragma('busy_timeout = 5000');
+    let open = true;
+    app = {
+      dialect, url,
+      async exec(sql) { db.exec(sql); },
+      async run(sql, ...params) { db.prepare(sql).run(...params.map(sqliteBind)); },
+      async query<T>(sql: string, ...params: unknown[]) { return db.prepare(sql).all(...params.map(sqliteBind)) as T[]; },
+      async close() { if (open) (open = false, db.close()); },
+    };
+  } else if (dialect === 'mysql') {
+    const conn = await mysql.createConnection({ uri: url, multipleStatements: true, charset: 'utf8mb4', timezone: 'Z' });
+    app = {
+      dialect, url,
+      async exec(sql) { await conn.query(sql); },
+      async run(sql, ...params) { await conn.query(sql, params); },
+      async query<T>(sql: string, ...params: unknown[]) { return (await conn.query(sql, params))[0] as T[]; },
+      close: () => conn.end().catch(() => {}),
+    };
+  } else {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => undefined); // the database may be dropped (FORCE) before this connection's after-hook runs
+    await client.connect();
+    const num = (sql: string): string => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
+    app = {
+      dialect, url,
+      async exec(sql) { await client.query(sql); },
+      async run(sql, ...params) { await client.query(num(sql), params); },
+      async query<T>(sql: string, ...params: unknown[]) { return (await client.query(num(sql), params)).rows as T[]; },
+      close: () => client.end().catch(() => {}),
+    };
+  }
+  t.after(() => app.close());
   return app;
 }
 

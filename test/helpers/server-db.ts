@@ -64,6 +64,7 @@ async function createPostgres(name: string): Promise<ServerDatabase> {
   await admin.end();
   const url = `${POSTGRES_ROOT}/${name}`;
   const app = new pg.Client({ connectionString: url });
+  app.on('error', () => undefined);
   await app.connect();
   let closed = false;
   return {

@@ -1,0 +1,4 @@
+import { hubConcurrency, hubRowRace } from './hub-concurrency.ts';
+
+hubConcurrency('postgres');
+hubRowRace('postgres');

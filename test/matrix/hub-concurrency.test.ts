@@ -1,0 +1,3 @@
+import { hubConcurrency } from './hub-concurrency.ts';
+
+hubConcurrency('sqlite');
