@@ -70,6 +70,8 @@ export interface BookkeepingTx {
   appendLog(change: Change, origin: string | null): Promise<number>;
   readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
+  /** whether any log entry for the row came from `origin` (the node created or changed it) */
+  hasLogFrom(table: string, pk: string, origin: string): Promise<boolean>;
   /** whether the row (or, with table and pk null, any row) has log entries after `after` that did not come from `origin` */
   hasLogAfter(table: string | null, pk: string | null, after: number, origin: string): Promise<boolean>;
 

@@ -103,6 +103,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     return rows.length > 0;
   }
 
+  async hasLogFrom(table: string, pk: string, origin: string): Promise<boolean> {
+    const rows = await this.#db.all('SELECT 1 AS x FROM _outpost_log WHERE tbl = ? AND pk = ? AND origin = ? LIMIT 1', [table, pk, origin]);
+    return rows.length > 0;
+  }
+
   async maxLogSeq(): Promise<number> {
     const [r] = await this.#db.all<{ m: number | bigint | null }>('SELECT MAX(seq) AS m FROM _outpost_log');
     return Number(r?.m ?? 0);

@@ -24,7 +24,13 @@ export function coalesceRow(
   fullRow = false,
 ): Change | null {
   if (ops.length === 0) return null;
-  if (!current || !meta.exists) return { table, pk, op: 'D', hlc: meta.hlc };
+  if (!current || !meta.exists) {
+    // Created and removed again since the last push: the hub never had this
+    // row from here, so there is nothing to delete there (a delete would hit
+    // whatever row the hub has under that key, someone else's).
+    if (ops[0]!.op === 'I') return null;
+    return { table, pk, op: 'D', hlc: meta.hlc };
+  }
   const inserted = ops.some((o) => o.op === 'I' || o.op === 'D');
   // Only the columns the hub's catalogue names travel (a lab may have more).
   const names = (inserted || fullRow ? columns : [...new Set(ops.flatMap((o) => o.cols ?? []))]).filter((c) => c in current && columns.includes(c));

@@ -193,12 +193,12 @@ export class Hub {
         changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
-      await this.#checkKeyRanges(tx, node.id, changes);
       // A website write to these rows has committed (and is sequenced next)
       // or waits for this commit: it is never overwritten unseen.
       await lockChangedRows(tx, this.catalogue.byName, changes);
       // Website writes are stamped before the node's clock is received (see handshake).
       await this.#sequence(tx);
+      await this.#checkKeyRanges(tx, node.id, changes);
       this.clock.receive(req.clock);
       const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
@@ -286,7 +286,16 @@ export class Hub {
       if (!range) continue; // enrolled before key ranges existed
       const v = c.pk[0];
       const key = typeof v === 'number' ? v : v && typeof v === 'object' && '$n' in v ? Number(v.$n) : NaN;
-      if (Number.isInteger(key) && key >= range.lo && key <= range.hi) continue;
+      if (Number.isInteger(key) && key >= range.lo && key <= range.hi) {
+        // In range, yet the hub has a live row there that this node never
+        // wrote: the website's (or another database's) counter strayed into
+        // this node's range. Never merge a new row into a stranger's.
+        const meta = (await tx.getMeta(table.name, [pkKey(c.pk)])).get(pkKey(c.pk));
+        if (meta?.exists && !(await tx.hasLogFrom(table.name, pkKey(c.pk), nodeId))) {
+          throw new OutpostError('KEY_COLLISION', `table ${table.name}: this node created key ${JSON.stringify(v)}, in its range, but the hub already has a different row with that key (not written by this node); nothing of this push was applied (give the new row another key and sync again)`, { table: table.name, pk: c.pk });
+        }
+        continue;
+      }
       throw new OutpostError('KEY_OUT_OF_RANGE', `table ${table.name}: this node created key ${JSON.stringify(v)}, outside its range ${range.lo}…${range.hi}; the key may be another node's row, so nothing of this push was applied (give the row a key in the range and sync again)`, { table: table.name, pk: c.pk, range });
     }
   }

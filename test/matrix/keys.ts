@@ -212,20 +212,24 @@ export function keyScenarios(hubDialect: DialectName, labDialects: [DialectName,
     if (bumps(hubDialect)) assert.equal(w, rb.lo + 1, `${hubDialect} hub: the website's key followed the labs' rows into B's range`);
     else assert.equal(w, 1, `${hubDialect} hub: the website's key stays small`);
     // …where lab B, not yet synced, generates the same key for another row.
-    // Its push is in B's range, so it is accepted, and it lands on the
-    // website's row: KNOWN DATA LOSS on SQLite and MariaDB hubs — the website's
-    // project is silently replaced, no conflict recorded. (When this is fixed,
-    // e.g. by refusing a node insert onto a hub row the node did not create,
-    // change this assertion.)
+    // The key is in B's range, but the hub's row there is not B's: the push
+    // is refused with KEY_COLLISION, and neither row is lost.
     const b2 = await newProject(b.app, 'b two');
     assert.equal(b2, rb.lo + 1);
-    await b.agent.sync();
-    const names = (await canonicalRows(hub.db, 'projects')).map((r) => r.name);
+    const names = async (): Promise<unknown[]> => (await canonicalRows(hub.db, 'projects')).map((r) => r.name);
     if (bumps(hubDialect)) {
-      assert.ok(!names.includes('web after labs'), `${hubDialect} hub: the website's row was overwritten`);
-      assert.equal((await canonicalRows(hub.db, 'projects')).find((r) => r.id === w)!.name, 'b two');
-      assert.equal((await hub.hub.status()).conflicts, 0);
+      const err = await b.agent.sync().then(() => null, (e: unknown) => e);
+      assert.ok(err instanceof OutpostError && err.code === 'KEY_COLLISION', `refused: ${String(err)}`);
+      assert.equal((await canonicalRows(hub.db, 'projects')).find((r) => r.id === w)!.name, 'web after labs', "the website's row is kept");
+      assert.ok((await b.agent.status()).pending > 0, "lab B keeps its row to push");
+      // B gives its row another key in its range; then it syncs.
+      await b.app.run('UPDATE projects SET id = ? WHERE id = ?', rb.lo + 500, b2);
+      await b.agent.sync();
+      const now = await names();
+      assert.ok(now.includes('web after labs') && now.includes('b two'));
     } else {
+      await b.agent.sync();
+      const names = (await canonicalRows(hub.db, 'projects')).map((r) => r.name);
       assert.ok(names.includes('web after labs') && names.includes('b two'));
     }
   });

@@ -61,7 +61,8 @@ function declaredLength(c: ColumnSchema): number | undefined {
 export function mysqlType(c: ColumnSchema, isKey: boolean, uuidType: boolean): string {
   switch (c.kind) {
     case 'integer':
-      return /^(int|integer)(\s*\(\s*\d+\s*\))?$/i.test(c.type.trim()) ? 'INT' : 'BIGINT';
+      // 32-bit where MariaDB or PostgreSQL declared it so (int(11), integer); SQLite's INTEGER is 64-bit.
+      return /^(int(\s*\(\s*\d+\s*\))?|integer|int4)$/.test(c.type.trim()) ? 'INT' : 'BIGINT';
     case 'real':
       return 'DOUBLE';
     case 'decimal':

@@ -58,7 +58,8 @@ export function pgType(c: ColumnSchema): string {
       // Declared 32-bit on MariaDB and PostgreSQL; anything else (BIGINT, SQLite's INTEGER…) gets 64 bits.
       return /^(int|int4|mediumint|serial)\b/.test(declared) || /^integer$/.test(declared) && !isSqliteInteger(c) ? 'INTEGER' : 'BIGINT';
     case 'real':
-      return /^(real|float4)\b/.test(declared) ? 'REAL' : 'DOUBLE PRECISION';
+      // PostgreSQL's own `real` is 32-bit; SQLite's and MariaDB's REAL are 64-bit.
+      return /^float4\b/.test(declared) || c.type.trim() === 'real' ? 'REAL' : 'DOUBLE PRECISION';
     case 'decimal':
       return c.precision !== undefined ? `NUMERIC(${c.precision}, ${c.scale ?? 0})` : 'NUMERIC';
     case 'text': {
