@@ -87,3 +87,17 @@ async function createPostgres(name: string): Promise<ServerDatabase> {
     },
   };
 }
+
+/** Drop a database a test let the product create (by URL), after the test. */
+export async function dropServerDatabase(dialect: ServerDialect, name: string): Promise<void> {
+  if (dialect === 'mysql') {
+    const a = await mysql.createConnection({ uri: MYSQL_ROOT });
+    await a.query(`DROP DATABASE IF EXISTS \`${name}\``);
+    await a.end();
+    return;
+  }
+  const a = new pg.Client({ connectionString: `${POSTGRES_ROOT}/postgres` });
+  await a.connect();
+  await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+  await a.end();
+}
