@@ -1,4 +1,5 @@
-import { hubConcurrency, hubRowRace } from './hub-concurrency.ts';
+import { hubConcurrency, hubRowRace, nodeRowRace } from './hub-concurrency.ts';
 
 hubConcurrency('mysql');
 hubRowRace('mysql');
+nodeRowRace('mysql');

@@ -185,6 +185,35 @@ export function hubRowRace(dialect: 'mysql' | 'postgres'): void {
   });
 }
 
+/**
+ * The same race on a node: the lab app holds a row in an open transaction
+ * while a pull page for it arrives. The page waits, sees the app's edit as
+ * pending, and the edit is pushed and resolved, never overwritten unseen.
+ */
+export function nodeRowRace(dialect: 'mysql' | 'postgres'): void {
+  test(`${dialect} lab: a pull page waits for an app transaction holding its row, and the app's newer edit survives`, async (t) => {
+    const dir = tempDir(t);
+    const hub = await startMatrixHub(t, 'sqlite', dir);
+    const lab = await joinMatrixLab(t, hub, dialect, dir, 'lab-a');
+    await lab.app.run("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', 'row', 0, 'seed')", ID(1));
+    await lab.agent.sync();
+    await hub.web.run("UPDATE items SET notes = 'website edit' WHERE id = ?", ID(1));
+    await delay(20);
+    const app = await connectTo(t, dialect, lab.app.url);
+    await app.exec('BEGIN');
+    await app.run("UPDATE items SET notes = 'lab app edit' WHERE id = ?", ID(1));
+    const sync = lab.agent.sync();
+    await delay(300);
+    await app.exec('COMMIT');
+    await sync;
+    await lab.agent.sync();
+    const [hubRow] = await canonicalRows(hub.db, 'items');
+    const [labRow] = await canonicalRows(lab.db, 'items');
+    assert.equal(labRow!.notes, 'lab app edit', "the app's edit, made after the website's, is kept on the lab");
+    assert.equal(hubRow!.notes, 'lab app edit', 'and wins at the hub');
+  });
+}
+
 function changeId(c: Change): string {
   return `${c.table} ${JSON.stringify(c.pk)} ${c.op} ${c.hlc} ${JSON.stringify(c.colHlc ?? {})}`;
 }
