@@ -52,6 +52,8 @@ export class Hub {
   /** Validate the config against the database, install bookkeeping and triggers, and sequence what is already there. */
   static async open(db: Adapter, config: HubConfig, opts: HubOptions = {}): Promise<Hub> {
     const now = opts.now ?? Date.now;
+    // Nodes pull the log by id: ids that could commit out of order would let a pull skip a change.
+    if (!db.caps.commitOrderedIds) throw new OutpostError('SCHEMA_INVALID', `${db.description} cannot host a hub: its change log ids would not be commit-ordered`);
     const found = buildCatalogue(config, await db.introspect());
     await db.installBookkeeping('hub');
     // Start from the catalogue last served, so that columns added while the

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { tempDir, ROOT } from '../helpers/fixtures.ts';
+import { tempDir } from '../helpers/fixtures.ts';
+import { freePort, outpost, startHubProcess } from '../helpers/cli.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { dropServerDatabase, MYSQL_ROOT, POSTGRES_ROOT, uniqueName, type ServerDialect } from '../helpers/server-db.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
@@ -13,13 +13,6 @@ import { openAdapter } from '../../src/adapters/open.ts';
  * shells (mariadb, psql, sqlite3): a MariaDB hub with a MariaDB lab and a
  * SQLite lab, then a PostgreSQL hub with a PostgreSQL lab and a SQLite lab.
  */
-const BIN = join(ROOT, 'bin/outpost.js');
-
-function outpost(cwd: string, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
 /** Run SQL the way a person or an app would, with the database's own shell. */
 function shell(url: string, cwd: string, sql: string): void {
   const u = url.startsWith('sqlite:') ? null : new URL(url);
@@ -29,30 +22,6 @@ function shell(url: string, cwd: string, sql: string): void {
       ? spawnSync('mariadb', ['-h', u.hostname, '-P', u.port || '3306', '-u', u.username || 'root', '--default-character-set=utf8mb4', u.pathname.slice(1)], { input: sql, encoding: 'utf8' })
       : spawnSync('psql', ['-v', 'ON_ERROR_STOP=1', '-q', url], { input: sql, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${r.stderr}${r.error ?? ''}`);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function startHubProcess(cwd: string, args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'hub', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}${err}`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('Add a lab:')) (clearTimeout(timer), resolve());
-    });
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('exit', (code) => reject(new Error(`the hub exited with ${code}: ${out}${err}`)));
-  });
-  return child;
 }
 
 async function rows(url: string, cwd: string, table: string): Promise<unknown[]> {

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, rowsOf, ROOT, OIMS_SCHEMA, OIMS_CONFIG } from '../helpers/fixtures.ts';
+import { BIN, outpost, freePort, startHubProcess } from '../helpers/cli.ts';
+import { tempDir, rowsOf, OIMS_SCHEMA, OIMS_CONFIG } from '../helpers/fixtures.ts';
 
-const BIN = join(ROOT, 'bin/outpost.js');
 const HAVE_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
 
 /** The lab app / website writing its own database: the sqlite3 shell where installed (as in the README), else the same SQL through better-sqlite3. */
@@ -22,33 +21,6 @@ function shell(path: string, sql: string): void {
   db.close();
 }
 
-function outpost(cwd: string, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function startHubProcess(cwd: string, args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'hub', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}`)), 30_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      if (out.includes('Add a lab:')) (clearTimeout(timer), resolve());
-    });
-    child.stderr!.resume();
-    child.once('exit', (code) => reject(new Error(`the hub exited with ${code}: ${out}`)));
-  });
-  return child;
-}
 
 test('the README acceptance scenario, with the real CLI and the sqlite3 shell', async (t) => {
   const dir = tempDir(t);

@@ -1,9 +1,8 @@
 import mysql from 'mysql2/promise';
-import type { ColumnSchema, TableSchema, WireValue } from '../../protocol/index.ts';
-import type { RowMeta, RowValues } from '../../engine/index.ts';
+import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
-import { SqlBookkeeping } from '../bookkeeping.ts';
+import { RowStoreTx } from '../row-store-tx.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './mysql-ddl.ts';
@@ -108,36 +107,9 @@ function runner(conn: () => Conn): SqlRunner {
   };
 }
 
-class MysqlTx extends SqlBookkeeping implements Tx {
-  readonly #rows: MysqlRows;
-  constructor(run: SqlRunner) {
-    super(run);
-    this.#rows = new MysqlRows(run);
-  }
-  lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void> {
-    return this.#rows.lockRows(table, pks);
-  }
-  getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
-    return this.#rows.getMeta(table, keys);
-  }
-  putMeta(table: string, key: string, meta: RowMeta): Promise<void> {
-    return this.#rows.putMeta(table, key, meta);
-  }
-  getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
-    return this.#rows.getRows(table, pks);
-  }
-  upsertRow(table: TableSchema, values: RowValues): Promise<void> {
-    return this.#rows.upsertRow(table, values);
-  }
-  updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
-    return this.#rows.updateRow(table, pk, values);
-  }
-  deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    return this.#rows.deleteRow(table, pk);
-  }
-  scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
-    return this.#rows.scanRows(table, after, limit);
-  }
+/** A transaction on one MariaDB connection. */
+function mysqlTx(run: SqlRunner): Tx {
+  return new RowStoreTx(run, new MysqlRows(run));
 }
 
 export class MysqlAdapter implements Adapter {
@@ -271,7 +243,7 @@ export class MysqlAdapter implements Adapter {
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
       const conn = await this.#writerConn();
-      const tx = new MysqlTx(runner(() => conn));
+      const tx = mysqlTx(runner(() => conn));
       const fkOff = opts.checkForeignKeys === false;
       let failed = false;
       try {
@@ -303,7 +275,7 @@ export class MysqlAdapter implements Adapter {
     let ok = false;
     try {
       await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-      const result = await fn(new MysqlTx(runner(() => conn)));
+      const result = await fn(mysqlTx(runner(() => conn)));
       await conn.query('COMMIT');
       ok = true;
       return result;

@@ -1,9 +1,8 @@
 import pg from 'pg';
-import type { ColumnSchema, TableSchema, WireValue } from '../../protocol/index.ts';
-import type { RowMeta, RowValues } from '../../engine/index.ts';
+import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
-import { SqlBookkeeping } from '../bookkeeping.ts';
+import { RowStoreTx } from '../row-store-tx.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './postgres-ddl.ts';
@@ -76,36 +75,9 @@ function runner(db: pg.ClientBase): SqlRunner {
   };
 }
 
-class PgTx extends SqlBookkeeping implements Tx {
-  readonly #rows: PgRows;
-  constructor(db: pg.ClientBase) {
-    super(runner(db));
-    this.#rows = new PgRows(db);
-  }
-  lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void> {
-    return this.#rows.lockRows(table, pks);
-  }
-  getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
-    return this.#rows.getMeta(table, keys);
-  }
-  putMeta(table: string, key: string, meta: RowMeta): Promise<void> {
-    return this.#rows.putMeta(table, key, meta);
-  }
-  getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
-    return this.#rows.getRows(table, pks);
-  }
-  upsertRow(table: TableSchema, values: RowValues): Promise<void> {
-    return this.#rows.upsertRow(table, values);
-  }
-  updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
-    return this.#rows.updateRow(table, pk, values);
-  }
-  deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    return this.#rows.deleteRow(table, pk);
-  }
-  scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
-    return this.#rows.scanRows(table, after, limit);
-  }
+/** A transaction on one PostgreSQL client. */
+function pgTx(db: pg.ClientBase): Tx {
+  return new RowStoreTx(runner(db), new PgRows(db));
 }
 
 /** What a postgres:// URL names: the database, and the URL without credentials for messages. */
@@ -289,7 +261,7 @@ export class PostgresAdapter implements Adapter {
     // defers DEFERRABLE foreign keys to commit (those Outpost creates are);
     // NOT DEFERRABLE ones cannot be turned off without superuser rights.
     void opts;
-    return this.#transaction(BEGIN_WRITE, (c) => fn(new PgTx(c)));
+    return this.#transaction(BEGIN_WRITE, (c) => fn(pgTx(c)));
   }
 
   #transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -312,7 +284,7 @@ export class PostgresAdapter implements Adapter {
   }
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.#readTx((c) => fn(new PgTx(c)));
+    return this.#readTx((c) => fn(pgTx(c)));
   }
 
   /** One snapshot for the whole transaction, taken at its first statement. */

@@ -1,0 +1,37 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ROOT } from './fixtures.ts';
+
+/** The `outpost` command as users run it, for tests of the real CLI. */
+export const BIN = join(ROOT, 'bin/outpost.js');
+
+export function outpost(cwd: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** `outpost hub ARGS` in a child process, resolved once it says it listens. */
+export async function startHubProcess(cwd: string, args: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, 'hub', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}${err}`)), 30_000);
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (out.includes('Add a lab:')) (clearTimeout(timer), resolve());
+    });
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    child.once('exit', (code) => reject(new Error(`the hub exited with ${code}: ${out}${err}`)));
+  });
+  return child;
+}
