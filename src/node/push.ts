@@ -1,4 +1,4 @@
-import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
+import { HLC_ZERO, pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import { coalesceRow, rowKey, type CapturedOp, stampCaptured } from '../engine/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -47,6 +47,11 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const current = (await tx.getRows(table, [e.pk])).get(key);
       const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current, table.policy === 'lww');
       if (c) changes.push(c);
+      else if ((!current || !meta.exists) && e.ops[0]!.op === 'I') {
+        // Created and removed here before the hub ever had it: its local
+        // tombstone must not beat a row another replica creates under the key.
+        await tx.putMeta(table.name, key, { exists: false, hlc: HLC_ZERO, colHlc: {} });
+      }
     }
     // Remember what is about to be sent: if the reply is lost, the next
     // handshake tells whether the hub committed it.

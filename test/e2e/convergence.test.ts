@@ -204,3 +204,15 @@ test('a lab update that the hub applies after a delete and re-insert it has not 
   const [row] = rowsOf(hub.dbPath, 'items') as { notes: string; name: string }[];
   assert.deepEqual([row!.name, row!.notes], ['again', 'A, latest']);
 });
+
+test('a row created and deleted on one lab before it was pushed does not delete a row another lab creates under that key', async (t) => {
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b'], { lab: (n) => (n === 'lab-a' ? { now: () => Date.now() - 86_400_000 } : {}) });
+  const [a, b] = labs as [TestNode, TestNode];
+  insertItem(b.app, 1, 'lab-b');
+  b.app.prepare('DELETE FROM items WHERE id = ?').run(ID(1));
+  // Lab A, its clock a day behind, creates a row under the same key.
+  insertItem(a.app, 1, 'lab-a', { name: 'made on A' });
+  await syncAll([b, a, b]);
+  assertConverged(hub, [a, b]);
+  assert.deepEqual((rowsOf(hub.dbPath, 'items') as { name: string }[]).map((r) => r.name), ['made on A']);
+});
