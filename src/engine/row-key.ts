@@ -24,7 +24,7 @@ export function receiveStamps(clock: HlcClock, changes: readonly Change[]): void
  * Lock every row a batch of changes touches, table by table in name order and
  * keys in sorted order, so two transactions never wait on each other in a circle.
  */
-export async function lockChangedRows(tx: ReplicaTx, catalogue: ReadonlyMap<string, TableSchema>, changes: readonly Change[]): Promise<void> {
+export async function lockChangedRows(tx: ReplicaTx, catalogue: ReadonlyMap<string, TableSchema>, changes: readonly Pick<Change, 'table' | 'pk'>[]): Promise<void> {
   const byTable = new Map<string, Map<string, WireValue[]>>();
   for (const c of changes) {
     if (!catalogue.has(c.table)) continue;

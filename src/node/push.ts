@@ -1,5 +1,6 @@
 import { HLC_ZERO, pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import { coalesceRow, rowKey, type CapturedOp, stampCaptured } from '../engine/index.ts';
+import { coalesceRow, lockChangedRows, rowKey, type CapturedOp, type CaptureRow, stampCaptured } from '../engine/index.ts';
+import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -20,22 +21,27 @@ export interface PushSummary {
 export async function pushPending(ctx: NodeContext, acked: number): Promise<PushSummary> {
   const group = await ctx.db.write(async (tx) => {
     await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+    // On a server database the app writes while this runs: lock the rows to
+    // be sent, then stamp what committed meanwhile, until no more arrives, so
+    // the values read below are exactly the stamped ones (never a later app
+    // transaction's values under earlier stamps, nor part of one).
+    const locked = new Set<string>();
+    for (let round = 0; round < MAX_LOCK_ROUNDS; round++) {
+      const rows = (await readGroup(tx, acked)).filter((r) => !locked.has(rowKey(r.table, r.pk)));
+      if (rows.length === 0) break;
+      await lockChangedRows(tx, ctx.catalogue, rows);
+      for (const r of rows) locked.add(rowKey(r.table, r.pk));
+      if ((await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs)) === 0) break;
+    }
     await writeNodeState(tx, { clock: ctx.clock.last });
     const { maxSeq } = await tx.captureStats();
     if (maxSeq <= acked) return null;
     const byRow = new Map<string, { table: string; pk: WireValue[]; ops: CapturedOp[] }>();
-    let after = acked;
-    for (;;) {
-      const rows = await tx.readCapture({ afterSeq: after, throughSeq: maxSeq, limit: 5000 });
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        const pk = JSON.parse(r.pk) as WireValue[];
-        const k = rowKey(r.table, pk);
-        let e = byRow.get(k);
-        if (!e) byRow.set(k, (e = { table: r.table, pk, ops: [] }));
-        e.ops.push({ op: r.op, cols: r.cols });
-        after = r.seq!;
-      }
+    for (const r of await readGroup(tx, acked)) {
+      const k = rowKey(r.table, r.pk);
+      let e = byRow.get(k);
+      if (!e) byRow.set(k, (e = { table: r.table, pk: r.pk, ops: [] }));
+      e.ops.push({ op: r.op, cols: r.cols });
     }
     const changes: Change[] = [];
     for (const e of byRow.values()) {
@@ -85,6 +91,21 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     await writeNodeState(tx, { acked: ack, clock: ctx.clock.last });
   });
   return { pushed: group.changes.length, conflicts, acked: ack };
+}
+
+/** How often the push waits for app transactions on the rows it sends before it goes ahead. */
+const MAX_LOCK_ROUNDS = 5;
+
+/** Every stamped capture row after `acked`, in stamp order, with its key parsed. */
+async function readGroup(tx: Tx, acked: number): Promise<(Omit<CaptureRow, 'pk'> & { pk: WireValue[] })[]> {
+  const out: (Omit<CaptureRow, 'pk'> & { pk: WireValue[] })[] = [];
+  let after = acked;
+  for (;;) {
+    const rows = await tx.readCapture({ afterSeq: after, limit: 5000 });
+    if (rows.length === 0) return out;
+    for (const r of rows) out.push({ ...r, pk: JSON.parse(r.pk) as WireValue[] });
+    after = rows[rows.length - 1]!.seq!;
+  }
 }
 
 /** Page bodies stay well below the hub's default 16 MiB body limit. */

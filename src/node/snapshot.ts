@@ -1,5 +1,5 @@
 import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -22,6 +22,9 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     const batch = page;
     page = [];
     await ctx.db.write(async (tx) => {
+      // An app write to these rows has committed (and is stamped next, so it
+      // merges with the snapshot's row by stamps) or waits for this page.
+      await lockChangedRows(tx, ctx.catalogue, batch);
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       receiveStamps(ctx.clock, batch);
       await applyChanges(tx, ctx.catalogue, batch);

@@ -1,5 +1,6 @@
-import { hubConcurrency, hubRowRace, nodeRowRace } from './hub-concurrency.ts';
+import { hubConcurrency, hubRowRace, nodePushRace, nodeRowRace } from './hub-concurrency.ts';
 
 hubConcurrency('mysql');
 hubRowRace('mysql');
 nodeRowRace('mysql');
+nodePushRace('mysql');

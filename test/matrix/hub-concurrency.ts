@@ -214,6 +214,34 @@ export function nodeRowRace(dialect: 'mysql' | 'postgres'): void {
   });
 }
 
+/**
+ * A push on a server-database lab while an app transaction that touches a
+ * row being pushed is still open: the push waits for it and sends the whole
+ * transaction, not the row values without their stamps (or half of it).
+ */
+export function nodePushRace(dialect: 'mysql' | 'postgres'): void {
+  test(`${dialect} lab: a push waits for an open app transaction on a row it sends, and sends that transaction whole`, async (t) => {
+    const dir = tempDir(t);
+    const hub = await startMatrixHub(t, 'sqlite', dir);
+    const lab = await joinMatrixLab(t, hub, dialect, dir, 'lab-a');
+    for (const n of [1, 2]) await lab.app.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'row', 0)", ID(n));
+    await lab.agent.sync();
+    await lab.app.run("UPDATE items SET notes = 'committed before' WHERE id = ?", ID(1));
+    const app = await connectTo(t, dialect, lab.app.url);
+    await app.exec('BEGIN');
+    await app.run('UPDATE items SET quantity = 5 WHERE id = ?', ID(1));
+    await app.run('UPDATE items SET quantity = 6 WHERE id = ?', ID(2));
+    const sync = lab.agent.sync();
+    await delay(300);
+    await app.exec('COMMIT');
+    const s = await sync;
+    assert.equal(s.pushed, 2, 'both rows of the app transaction went in this push');
+    const rows = await canonicalRows(hub.db, 'items');
+    assert.deepEqual(rows.map((r) => [r.notes, r.quantity]), [['committed before', 5], [null, 6]]);
+    assert.equal((await lab.agent.status()).pending, 0);
+  });
+}
+
 function changeId(c: Change): string {
   return `${c.table} ${JSON.stringify(c.pk)} ${c.op} ${c.hlc} ${JSON.stringify(c.colHlc ?? {})}`;
 }
