@@ -1,0 +1,4 @@
+import { typeScenarios } from './types.ts';
+
+typeScenarios('mysql', 'postgres');
+typeScenarios('postgres', 'mysql');

@@ -1,0 +1,3 @@
+import { typeScenarios } from './types.ts';
+
+typeScenarios('sqlite', 'sqlite');
