@@ -10,6 +10,13 @@ export interface AdapterCapabilities {
   readonly commitOrderedIds: boolean;
   /** foreign key checks can be deferred to commit inside a transaction */
   readonly deferrableForeignKeys: boolean;
+  /**
+   * `write(fn, { checkForeignKeys: false })` really turns every foreign key
+   * check off; where it cannot (PostgreSQL without superuser: only DEFERRABLE
+   * keys are deferred), a snapshot orders rows of self-referencing tables
+   * parents first itself
+   */
+  readonly foreignKeyChecksOff: boolean;
   /** DDL takes part in transactions */
   readonly transactionalDdl: boolean;
 }

@@ -8,3 +8,4 @@ export * from './replica-tx.ts';
 export * from './stamp-captured.ts';
 export * from './row-key.ts';
 export * from './schema-diff.ts';
+export * from './self-parents.ts';

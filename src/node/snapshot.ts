@@ -1,5 +1,5 @@
 import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -17,9 +17,12 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
   let page: Change[] = [];
   let rows = 0;
   let ended = false;
-  const flush = async (): Promise<void> => {
-    if (page.length === 0) return;
-    const batch = page;
+  // Rows of self-referencing tables whose parent has not arrived yet, where
+  // the database cannot turn foreign key checks off for the snapshot.
+  let waiting: Change[] = [];
+  const flush = async (last = false): Promise<void> => {
+    if (page.length === 0 && !(last && waiting.length)) return;
+    let batch = page;
     page = [];
     await ctx.db.write(async (tx) => {
       // An app write to these rows has committed (and is stamped next, so it
@@ -27,6 +30,12 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
       await lockChangedRows(tx, ctx.catalogue, batch);
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       receiveStamps(ctx.clock, batch);
+      if (!ctx.db.caps.foreignKeyChecksOff) {
+        const ordered = await parentsBeforeChildren(tx, ctx.catalogue, [...waiting, ...batch]);
+        // At the end nothing more can arrive: what still waits is applied, and refused if its parent is missing.
+        batch = last ? [...ordered.ready, ...ordered.waiting] : ordered.ready;
+        waiting = last ? [] : ordered.waiting;
+      }
       await applyChanges(tx, ctx.catalogue, batch);
       await writeNodeState(tx, { snapshot: 'partial', clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
@@ -56,7 +65,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     if (page.length >= ctx.pageSize) await flush();
   });
   if (!header || !ended) throw new OutpostError('HUB_UNREACHABLE', 'the snapshot stream ended early; it will be taken again');
-  await flush();
+  await flush(true);
   const h: SnapshotHeader = header;
   ctx.clock.receive(h.clock);
   return { rows, cursor: h.cursor, header: h };

@@ -21,6 +21,7 @@ import { quoteMysql as q } from './mysql-quote.ts';
 const CAPS: AdapterCapabilities = Object.freeze({
   commitOrderedIds: true,
   deferrableForeignKeys: false,
+  foreignKeyChecksOff: true,
   transactionalDdl: false,
 });
 

@@ -18,6 +18,7 @@ const CAPS: AdapterCapabilities = Object.freeze({
   // order. App transactions don't take it, but they never write the log.
   commitOrderedIds: true,
   deferrableForeignKeys: true,
+  foreignKeyChecksOff: false,
   transactionalDdl: true,
 });
 

@@ -17,6 +17,7 @@ import { quoteSqlite } from './sqlite-quote.ts';
 const CAPS: AdapterCapabilities = Object.freeze({
   commitOrderedIds: true,
   deferrableForeignKeys: true,
+  foreignKeyChecksOff: true,
   transactionalDdl: true,
 });
 

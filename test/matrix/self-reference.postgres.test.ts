@@ -1,0 +1,4 @@
+import { selfReference } from './self-reference.ts';
+
+selfReference('sqlite', 'postgres');
+selfReference('postgres', 'postgres');

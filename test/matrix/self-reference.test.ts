@@ -1,0 +1,3 @@
+import { selfReference } from './self-reference.ts';
+
+selfReference('sqlite', 'sqlite');
