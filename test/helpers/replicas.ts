@@ -157,8 +157,9 @@ export interface MatrixLab {
 }
 
 /** Enroll a lab of a dialect: an empty database, or with `existing` one that already has the OIMS tables. */
-export async function joinMatrixLab(t: TestCtx, hub: MatrixHub, dialect: DialectName, dir: string, name: string, opts: AgentOptions & { existing?: boolean; hubUrl?: string } = {}): Promise<MatrixLab> {
+export async function joinMatrixLab(t: TestCtx, hub: MatrixHub, dialect: DialectName, dir: string, name: string, opts: AgentOptions & { existing?: boolean; hubUrl?: string; before?: (app: AppDb) => Promise<void> } = {}): Promise<MatrixLab> {
   const app = await newDatabase(t, dialect, dir, name, { oims: opts.existing });
+  await opts.before?.(app);
   const { code } = await addNode(hub.db, name);
   const db = await openAdapter(app.url);
   const { agent } = await NodeAgent.join(db, opts.hubUrl ?? hub.url, code, opts);

@@ -143,6 +143,26 @@ export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectNa
     assert.equal((await canonicalRows(a.db, 'items'))[1]!.color, 'blue');
   });
 
+  test(`${pairing}: a lab joining with data keeps it; where the hub has the same row, the hub's wins and the lab's is logged`, async (t) => {
+    const dir = tempDir(t);
+    const hub = await startMatrixHub(t, hubDialect, dir);
+    await hub.web.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-c', 'at the hub', 1)", ID(1));
+    await hub.web.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-c', 'hub version', 1)", ID(2));
+    await hub.hub.sequencePending();
+    const lab = await joinMatrixLab(t, hub, labDialects[1], dir, 'lab-b', {
+      existing: true,
+      before: async (app) => {
+        await app.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-b', 'in the lab before joining', 4)", ID(3));
+        await app.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-b', 'lab version', 2)", ID(2));
+      },
+    });
+    await lab.agent.sync();
+    const rows = await canonicalRows(hub.db, 'items');
+    assert.deepEqual(rows.map((r) => r.name), ['at the hub', 'hub version', 'in the lab before joining']);
+    assert.deepEqual(await canonicalRows(lab.db, 'items'), rows);
+    assert.ok((await hub.hub.status()).conflicts > 0, "the lab's losing values are in the conflict log");
+  });
+
   test(`${pairing}: a lab provisioned from the hub gets every table with identical values`, async (t) => {
     const { hub, a, b } = await setup(t);
     for (const table of ['labs', 'categories', 'items']) {
