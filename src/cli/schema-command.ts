@@ -13,10 +13,10 @@ export async function schemaRefresh(o: { db: string; config?: string; json?: boo
   const config = loadHubConfig(o.config ?? DEFAULT_CONFIG);
   const db = await openAdapter(o.db, { mustExist: true });
   try {
+    // Opening the hub is the refresh: columns added since it last ran are picked up.
     const hub = await Hub.open(db, config, { strictSchema: true });
-    // Hub.open already refreshed; a second call reports what is current.
-    const { version } = await hub.refreshSchema();
-    const added = hub.lastRefresh.added;
+    const version = hub.catalogue.version;
+    const added = [...hub.addedColumns];
     emit(!!o.json, { ok: true, schemaVersion: version, added }, added.length ? `schema ${version}: added ${added.join(', ')}` : `schema ${version}: up to date`);
   } finally {
     await db.close();

@@ -1,4 +1,4 @@
-import { OutpostError, PROTOCOL_VERSION, type JoinResponse } from '../protocol/index.ts';
+import { OutpostError, PROTOCOL_VERSION, type JoinResponse, type KeyRange } from '../protocol/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
 
@@ -13,11 +13,6 @@ export const DEFAULT_KEY_RANGE_SIZE = 1_000_000;
 export async function keyRangeOf(tx: Tx, nodeId: string): Promise<KeyRange | undefined> {
   const v = await tx.getState(`key_range:${nodeId}`);
   return v ? (JSON.parse(v) as KeyRange) : undefined;
-}
-
-export interface KeyRange {
-  lo: number;
-  hi: number;
 }
 
 /** Enroll a node: returns its id and the one-time code. */

@@ -1,7 +1,7 @@
 import {
   HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, pkKey,
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
-  type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
+  type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
 import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
@@ -9,7 +9,7 @@ import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
-import { keyRangeOf, type KeyRange } from './enrollment.ts';
+import { keyRangeOf } from './enrollment.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -93,12 +93,16 @@ export class Hub {
     const next = buildCatalogue(this.config, await this.db.introspect());
     if (next.version === this.#catalogue.version) return { version: next.version, added: [] };
     const r = await this.#refresh(next);
-    this.lastRefresh = r;
+    this.#added = r.added;
     return r;
   }
 
-  /** What the last refresh that changed something added. */
-  lastRefresh: { version: string; added: string[] } = { version: '', added: [] };
+  #added: string[] = [];
+
+  /** The columns the last refresh that changed something picked up (at open, or since). */
+  get addedColumns(): readonly string[] {
+    return this.#added;
+  }
 
   async #refresh(next: Catalogue): Promise<{ version: string; added: string[] }> {
     const diff = addedColumns(this.#catalogue.tables, next.tables);

@@ -1,4 +1,4 @@
-import { HlcClock, OutpostError, PROTOCOL_VERSION, type TableSchema } from '../protocol/index.ts';
+import { HlcClock, OutpostError, PROTOCOL_VERSION, type KeyRange, type TableSchema } from '../protocol/index.ts';
 import { addedColumns, stampCaptured, type AddedColumns } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
@@ -40,10 +40,6 @@ export interface NodeStatus {
   keyRange: KeyRange | null;
 }
 
-export interface KeyRange {
-  lo: number;
-  hi: number;
-}
 
 /** The node agent: one database that joined a hub, and the way it syncs. */
 export class NodeAgent {

@@ -1,4 +1,4 @@
-import { OutpostError, type TableSchema } from '../protocol/index.ts';
+import { OutpostError, type KeyRange, type TableSchema } from '../protocol/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 
 /** What a node keeps about itself, in its own database (`_outpost_state`). */
@@ -21,7 +21,7 @@ export interface NodeState {
   lastSyncAt: number | null;
   lastError: string | null;
   /** generated integer keys this node may create (given at enrollment) */
-  keyRange: { lo: number; hi: number } | null;
+  keyRange: KeyRange | null;
 }
 
 export async function readNodeState(tx: Tx): Promise<NodeState> {
@@ -44,7 +44,7 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     snapshot: (get('snapshot') ?? 'none') as NodeState['snapshot'],
     lastSyncAt: lastSync ? Number(lastSync) : null,
     lastError: get('last_error'),
-    keyRange: get('key_range') ? (JSON.parse(get('key_range')!) as { lo: number; hi: number }) : null,
+    keyRange: get('key_range') ? (JSON.parse(get('key_range')!) as KeyRange) : null,
   };
 }
 

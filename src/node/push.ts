@@ -25,19 +25,21 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     // be sent, then stamp what committed meanwhile, until no more arrives, so
     // the values read below are exactly the stamped ones (never a later app
     // transaction's values under earlier stamps, nor part of one).
+    let group = await readGroup(tx, acked);
     const locked = new Set<string>();
     for (let round = 0; round < MAX_LOCK_ROUNDS; round++) {
-      const rows = (await readGroup(tx, acked)).filter((r) => !locked.has(rowKey(r.table, r.pk)));
-      if (rows.length === 0) break;
-      await lockChangedRows(tx, ctx.catalogue, rows);
-      for (const r of rows) locked.add(rowKey(r.table, r.pk));
+      const fresh = group.filter((r) => !locked.has(rowKey(r.table, r.pk)));
+      if (fresh.length === 0) break;
+      await lockChangedRows(tx, ctx.catalogue, fresh);
+      for (const r of fresh) locked.add(rowKey(r.table, r.pk));
       if ((await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs)) === 0) break;
+      group = await readGroup(tx, acked);
     }
     await writeNodeState(tx, { clock: ctx.clock.last });
     const { maxSeq } = await tx.captureStats();
     if (maxSeq <= acked) return null;
     const byRow = new Map<string, { table: string; pk: WireValue[]; ops: CapturedOp[] }>();
-    for (const r of await readGroup(tx, acked)) {
+    for (const r of group) {
       const k = rowKey(r.table, r.pk);
       let e = byRow.get(k);
       if (!e) byRow.set(k, (e = { table: r.table, pk: r.pk, ops: [] }));

@@ -50,6 +50,8 @@ export const handshakeResponseSchema = z.object({
   keyRange: z.object({ lo: z.number().int().positive(), hi: z.number().int().positive() }).strict().optional(),
 });
 export type HandshakeResponse = z.infer<typeof handshakeResponseSchema>;
+/** The generated integer keys a node may create, given at enrollment. */
+export type KeyRange = NonNullable<HandshakeResponse['keyRange']>;
 
 /**
  * A push page. A group is every captured change with local sequence in
