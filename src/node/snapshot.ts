@@ -46,7 +46,7 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     if (line.type === 'header') {
       header = line;
       for (const t of line.tables) ctx.catalogue.set(t.name, t);
-      if (retry) await ctx.db.write((tx) => clearUnpending(tx, line.tables.filter((t) => t.direction !== 'up')), { checkForeignKeys: false });
+      if (retry) await ctx.db.write((tx) => clearUnpending(ctx, tx, line.tables.filter((t) => t.direction !== 'up')), { checkForeignKeys: false });
       return;
     }
     if (!header) throw new OutpostError('HUB_ERROR', 'the snapshot did not start with a header');
@@ -74,13 +74,17 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
 /** Below every stamp a replica issues (node ids are never empty), so any snapshot row brings the row back. */
 const GONE = HLC_ZERO;
 
-async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
-  const pending = await pendingRows(tx);
+async function clearUnpending(ctx: NodeContext, tx: Tx, tables: TableSchema[]): Promise<void> {
   for (const t of [...tables].reverse()) {
     let after: unknown[] | null = null;
     for (;;) {
       const rows = await tx.scanRows(t, after, 1000);
       if (rows.length === 0) break;
+      // An app write to these rows has committed (and is stamped now, so it
+      // counts as pending and is kept) or waits until they are cleared.
+      await lockChangedRows(tx, ctx.catalogue, rows.map((r) => ({ table: t.name, pk: t.primaryKey.map((k) => r[k]!) })));
+      await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+      const pending = await pendingRows(tx);
       for (const r of rows) {
         const pk = t.primaryKey.map((k) => r[k]!);
         if (pending.has(rowKey(t.name, pk))) continue;
@@ -90,4 +94,5 @@ async function clearUnpending(tx: Tx, tables: TableSchema[]): Promise<void> {
       after = t.primaryKey.map((k) => rows[rows.length - 1]![k]);
     }
   }
+  await writeNodeState(tx, { clock: ctx.clock.last });
 }
