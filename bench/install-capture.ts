@@ -24,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { createServerDatabase, uniqueName } from '../test/helpers/server-db.ts';
 import type { TableSchema } from '../src/protocol/index.ts';
 
 type Dialect = 'sqlite' | 'mysql' | 'postgres';
@@ -178,12 +179,8 @@ interface Target {
   drop(): Promise<void>;
 }
 
-const MYSQL_ROOT = process.env.OUTPOST_TEST_MYSQL ?? 'mysql://root@127.0.0.1:3306';
-const POSTGRES_ROOT = process.env.OUTPOST_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432';
-const uniqueName = (): string => `outpost_bench_${Date.now().toString(36)}_${Math.random().toString(16).slice(2, 10)}`;
-
+/** A fresh database of the dialect: a SQLite file, or a uniquely named server database (test/helpers/server-db.ts). */
 async function createTarget(dialect: Dialect): Promise<Target> {
-  const name = uniqueName();
   if (dialect === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-install-'));
     const path = join(dir, 'app.db');
@@ -204,52 +201,18 @@ async function createTarget(dialect: Dialect): Promise<Target> {
       },
     };
   }
-  if (dialect === 'mysql') {
-    const admin = await mysql.createConnection({ uri: MYSQL_ROOT });
-    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    await admin.end();
-    const url = `${MYSQL_ROOT}/${name}`;
-    const c = await mysql.createConnection({ uri: url, charset: 'utf8mb4', multipleStatements: true });
-    return {
-      url,
-      async exec(sql, params = []) {
-        await c.query(sql, params);
-      },
-      async version() {
-        const [r] = await c.query('SELECT VERSION() AS v');
-        return `MariaDB/MySQL ${(r as { v: string }[])[0]!.v}`;
-      },
-      async drop() {
-        await c.end();
-        const a = await mysql.createConnection({ uri: MYSQL_ROOT });
-        await a.query(`DROP DATABASE IF EXISTS \`${name}\``);
-        await a.end();
-      },
-    };
-  }
-  const admin = new pg.Client({ connectionString: `${POSTGRES_ROOT}/postgres` });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const url = `${POSTGRES_ROOT}/${name}`;
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
+  const server = await createServerDatabase(null, dialect, uniqueName('outpost_bench'));
   return {
-    url,
+    url: server.url,
     async exec(sql, params = []) {
-      await c.query(sql, params);
+      if (params.length) await server.query(sql, params);
+      else await server.exec(sql);
     },
     async version() {
-      const r = await c.query<{ v: string }>("SELECT current_setting('server_version') AS v");
-      return `PostgreSQL ${r.rows[0]!.v}`;
+      const [r] = await server.query<{ v: string }>(dialect === 'mysql' ? 'SELECT VERSION() AS v' : "SELECT current_setting('server_version') AS v");
+      return `${dialect === 'mysql' ? 'MariaDB/MySQL' : 'PostgreSQL'} ${r!.v}`;
     },
-    async drop() {
-      await c.end();
-      const a = new pg.Client({ connectionString: `${POSTGRES_ROOT}/postgres` });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await a.end();
-    },
+    drop: () => server.close(),
   };
 }
 

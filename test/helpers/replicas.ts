@@ -41,26 +41,16 @@ export async function newDatabase(t: TestCtx, dialect: DialectName, dir: string,
   let app: AppDb;
   if (dialect === 'sqlite') {
     const path = join(dir, `${name}.db`);
-    const db = new Database(path);
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
-    db.pragma('foreign_keys = ON');
-    let open = true;
-    app = {
-      dialect, url: `sqlite:${path}`,
-      async exec(sql) { db.exec(sql); },
-      async run(sql, ...params) { db.prepare(sql).run(...params.map(sqliteBind)); },
-      async query<T>(sql: string, ...params: unknown[]) { return db.prepare(sql).all(...params.map(sqliteBind)) as T[]; },
-      async close() { if (open) (open = false, db.close()); },
-    };
+    app = sqliteApp(path);
+    await app.exec('PRAGMA journal_mode = WAL');
   } else {
     const server = await createServerDatabase(null, dialect);
-    const pgParams = (sql: string): string => { let i = 0; return dialect === 'postgres' ? sql.replace(/\?/g, () => `$${++i}`) : sql; };
+    const params = (sql: string): string => (dialect === 'postgres' ? dollarParams(sql) : sql);
     app = {
       dialect, url: server.url,
       exec: (sql) => server.exec(sql),
-      async run(sql, ...params) { await server.query(pgParams(sql), params); },
-      query: <T,>(sql: string, ...params: unknown[]) => server.query<T>(pgParams(sql), params),
+      async run(sql, ...args) { await server.query(params(sql), args); },
+      query: <T,>(sql: string, ...args: unknown[]) => server.query<T>(params(sql), args),
       close: () => server.close(),
     };
   }
@@ -73,16 +63,7 @@ export async function newDatabase(t: TestCtx, dialect: DialectName, dir: string,
 export async function connectTo(t: TestCtx, dialect: DialectName, url: string): Promise<AppDb> {
   let app: AppDb;
   if (dialect === 'sqlite') {
-    const db = new Database(url.replace(/^sqlite:/, ''));
-    db.pragma('busy_timeout = 5000');
-    let open = true;
-    app = {
-      dialect, url,
-      async exec(sql) { db.exec(sql); },
-      async run(sql, ...params) { db.prepare(sql).run(...params.map(sqliteBind)); },
-      async query<T>(sql: string, ...params: unknown[]) { return db.prepare(sql).all(...params.map(sqliteBind)) as T[]; },
-      async close() { if (open) (open = false, db.close()); },
-    };
+    app = sqliteApp(url.replace(/^sqlite:/, ''));
   } else if (dialect === 'mysql') {
     const conn = await mysql.createConnection({ uri: url, multipleStatements: true, charset: 'utf8mb4', timezone: 'Z' });
     app = {
@@ -96,17 +77,37 @@ export async function connectTo(t: TestCtx, dialect: DialectName, url: string): 
     const client = new pg.Client({ connectionString: url });
     client.on('error', () => undefined); // the database may be dropped (FORCE) before this connection's after-hook runs
     await client.connect();
-    const num = (sql: string): string => { let i = 0; return sql.replace(/\?/g, () => `$${++i}`); };
     app = {
       dialect, url,
       async exec(sql) { await client.query(sql); },
-      async run(sql, ...params) { await client.query(num(sql), params); },
-      async query<T>(sql: string, ...params: unknown[]) { return (await client.query(num(sql), params)).rows as T[]; },
+      async run(sql, ...params) { await client.query(dollarParams(sql), params); },
+      async query<T>(sql: string, ...params: unknown[]) { return (await client.query(dollarParams(sql), params)).rows as T[]; },
       close: () => client.end().catch(() => {}),
     };
   }
   t.after(() => app.close());
   return app;
+}
+
+/** `?` parameters as PostgreSQL's `$1, $2…` (test SQL has no `?` in literals). */
+function dollarParams(sql: string): string {
+  let i = 0;
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+/** The app's own connection to a SQLite file, as a lab app would open it. */
+function sqliteApp(path: string): AppDb {
+  const db = new Database(path);
+  db.pragma('busy_timeout = 5000');
+  db.pragma('foreign_keys = ON');
+  let open = true;
+  return {
+    dialect: 'sqlite', url: `sqlite:${path}`,
+    async exec(sql) { db.exec(sql); },
+    async run(sql, ...params) { db.prepare(sql).run(...params.map(sqliteBind)); },
+    async query<T>(sql: string, ...params: unknown[]) { return db.prepare(sql).all(...params.map(sqliteBind)) as T[]; },
+    async close() { if (open) (open = false, db.close()); },
+  };
 }
 
 const sqliteBind = (v: unknown): unknown => (typeof v === 'boolean' ? (v ? 1 : 0) : v);

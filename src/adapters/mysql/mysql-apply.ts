@@ -3,6 +3,7 @@ import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { canonicalValue, compactJson, decimalValue, isoDatetime } from '../canonical.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { quoteMysql as q } from './mysql-quote.ts';
+import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 
 /** Keys per IN (…) list. */
 const CHUNK = 500;
@@ -94,20 +95,19 @@ export class MysqlRows {
   async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     const out = new Map<string, RowMeta>();
     for (const part of chunks(keys)) {
-      const rows = await this.#db.all<{ pk: string; ex: number; hlc: string; col_hlc: string | null }>(
+      const rows = await this.#db.all<MetaRow & { pk: string }>(
         `SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = ? AND pk IN (${part.map(() => '?').join(', ')})`,
         [table, ...part],
       );
-      for (const r of rows) out.set(r.pk, { exists: Number(r.ex) === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+      for (const r of rows) out.set(r.pk, metaFromRow(r));
     }
     return out;
   }
 
   async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
-    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
     await this.#db.run(
       'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ex = VALUES(ex), hlc = VALUES(hlc), col_hlc = VALUES(col_hlc)',
-      [table, key, m.exists ? 1 : 0, m.hlc, colHlc],
+      [table, key, ...metaToRow(m)],
     );
   }
 

@@ -49,6 +49,9 @@ const BEGIN_WRITE = [
   'SET CONSTRAINTS ALL DEFERRED',
 ].join('; ');
 
+/** One snapshot for the whole transaction, taken at its first statement. */
+const BEGIN_READ = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
 /** Translate `?` parameters to `$1, $2…` (the bookkeeping SQL has no `?` in literals). */
 const translated = new Map<string, string>();
 function dollars(sql: string): string {
@@ -188,7 +191,7 @@ export class PostgresAdapter implements Adapter {
   }
 
   async introspect(): Promise<IntrospectedTable[]> {
-    return this.#readTx((c) => introspectPostgres(c));
+    return this.#inTransaction(this.#readers, BEGIN_READ, (c) => introspectPostgres(c));
   }
 
   async installBookkeeping(role: Role): Promise<void> {
@@ -266,38 +269,24 @@ export class PostgresAdapter implements Adapter {
   }
 
   #transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.#lock.run(async () => {
-      const client = await this.#writer.connect().catch((e: unknown) => Promise.reject(translateError(e, this.description)));
-      let broken: Error | undefined;
-      try {
-        await client.query(begin);
-        const result = await fn(client);
-        await client.query('COMMIT');
-        return result;
-      } catch (e) {
-        // Also after a failed COMMIT (a deferred constraint): PostgreSQL has rolled back already, ROLLBACK only warns.
-        await client.query('ROLLBACK').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
-        throw translateError(e, this.description);
-      } finally {
-        client.release(broken);
-      }
-    });
+    return this.#lock.run(() => this.#inTransaction(this.#writer, begin, fn));
   }
 
   read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return this.#readTx((c) => fn(pgTx(c)));
+    return this.#inTransaction(this.#readers, BEGIN_READ, (c) => fn(pgTx(c)));
   }
 
-  /** One snapshot for the whole transaction, taken at its first statement. */
-  async #readTx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#readers.connect().catch((e: unknown) => Promise.reject(translateError(e, this.description)));
+  /** A transaction on a client of `pool`; a client whose ROLLBACK failed is discarded. */
+  async #inTransaction<T>(pool: pg.Pool, begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect().catch((e: unknown) => Promise.reject(translateError(e, this.description)));
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      await client.query(begin);
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (e) {
+      // Also after a failed COMMIT (a deferred constraint): PostgreSQL has rolled back already, ROLLBACK only warns.
       await client.query('ROLLBACK').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
       throw translateError(e, this.description);
     } finally {

@@ -3,6 +3,7 @@ import { fromWire, pkKey, toWire, type ColumnSchema, type DbValue, type TableSch
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { canonicalValue, compactJson, isoDatetime } from '../canonical.ts';
 import { quotePg as q } from './postgres-quote.ts';
+import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -91,20 +92,19 @@ export class PgRows {
   async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     const out = new Map<string, RowMeta>();
     for (const part of chunks(keys, KEYS_PER_STATEMENT * 4)) {
-      const { rows } = await this.#db.query<{ pk: string; ex: number; hlc: string; col_hlc: string | null }>(
+      const { rows } = await this.#db.query<MetaRow & { pk: string }>(
         'SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = $1 AND pk = ANY($2::text[])',
         [table, part],
       );
-      for (const r of rows) out.set(r.pk, { exists: r.ex === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+      for (const r of rows) out.set(r.pk, metaFromRow(r));
     }
     return out;
   }
 
   async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
-    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
     await this.#db.query(
       'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tbl, pk) DO UPDATE SET ex = EXCLUDED.ex, hlc = EXCLUDED.hlc, col_hlc = EXCLUDED.col_hlc',
-      [table, key, m.exists ? 1 : 0, m.hlc, colHlc],
+      [table, key, ...metaToRow(m)],
     );
   }
 

@@ -1,11 +1,10 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import type { ColumnSchema, TableSchema, WireValue } from '../../protocol/index.ts';
-import type { RowMeta, RowValues } from '../../engine/index.ts';
+import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
-import { SqlBookkeeping } from '../bookkeeping.ts';
+import { RowStoreTx } from '../row-store-tx.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './sqlite-ddl.ts';
@@ -36,45 +35,18 @@ function openConnection(path: string, readonly: boolean): Database.Database {
 
 interface Reader {
   db: Database.Database;
-  tx: SqliteTx;
+  tx: Tx;
 }
 
 function openReader(path: string): Reader {
   const db = openConnection(path, true);
   const st = new StatementCache(db);
-  return { db, tx: new SqliteTx(runner(st), new SqliteRows(st)) };
+  return { db, tx: sqliteTx(st) };
 }
 
-class SqliteTx extends SqlBookkeeping implements Tx {
-  readonly #rows: SqliteRows;
-  constructor(runner: SqlRunner, rows: SqliteRows) {
-    super(runner);
-    this.#rows = rows;
-  }
-  async lockRows(): Promise<void> {
-    // One writer at a time: the app cannot write while this transaction is open.
-  }
-  async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
-    return this.#rows.getMetaSync(table, keys);
-  }
-  async putMeta(table: string, key: string, meta: RowMeta): Promise<void> {
-    this.#rows.putMetaSync(table, key, meta);
-  }
-  async getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
-    return this.#rows.getRowsSync(table, pks);
-  }
-  async upsertRow(table: TableSchema, values: RowValues): Promise<void> {
-    this.#rows.upsertRowSync(table, values);
-  }
-  async updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
-    this.#rows.updateRowSync(table, pk, values);
-  }
-  async deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    this.#rows.deleteRowSync(table, pk);
-  }
-  async scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
-    return this.#rows.scanRowsSync(table, after, limit);
-  }
+/** A transaction on one connection: the portable bookkeeping and this dialect's row store. */
+function sqliteTx(st: StatementCache): Tx {
+  return new RowStoreTx(runner(st), new SqliteRows(st));
 }
 
 function runner(st: StatementCache): SqlRunner {
@@ -97,7 +69,7 @@ export class SqliteAdapter implements Adapter {
   readonly description: string;
   readonly path: string;
   readonly #db: Database.Database;
-  readonly #writeTx: SqliteTx;
+  readonly #writeTx: Tx;
   readonly #lock = new Mutex();
   /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
   readonly #readers: Reader[] = [];
@@ -110,7 +82,7 @@ export class SqliteAdapter implements Adapter {
     this.#db = openConnection(this.path, false);
     this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
     const st = new StatementCache(this.#db);
-    this.#writeTx = new SqliteTx(runner(st), new SqliteRows(st));
+    this.#writeTx = sqliteTx(st);
   }
 
   async introspect(): Promise<IntrospectedTable[]> {

@@ -3,6 +3,8 @@ import { fromWire, pkKey, toWire, type DbValue, type TableSchema, type WireValue
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { quoteSqlite as q } from './sqlite-quote.ts';
 import { canonicalValue } from '../canonical.ts';
+import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
+import type { RowStore } from '../row-store-tx.ts';
 
 /** Statements are prepared once per connection and reused. */
 export class StatementCache {
@@ -36,31 +38,34 @@ export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValu
   return out;
 }
 
-/** Reads and writes of synced rows and their stamps, inside an open transaction. */
-export class SqliteRows {
+/** Reads and writes of synced rows and their stamps, inside an open transaction (better-sqlite3 is synchronous). */
+export class SqliteRows implements RowStore {
   readonly #st: StatementCache;
   constructor(st: StatementCache) {
     this.#st = st;
   }
 
-  getMetaSync(table: string, keys: readonly string[]): Map<string, RowMeta> {
+  async lockRows(): Promise<void> {
+    // One writer at a time: the app cannot write while this transaction is open.
+  }
+
+  async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     const st = this.#st.get('SELECT ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = ? AND pk = ?');
     const out = new Map<string, RowMeta>();
     for (const k of keys) {
-      const r = st.get(table, k) as { ex: number; hlc: string; col_hlc: string | null } | undefined;
-      if (r) out.set(k, { exists: r.ex === 1, hlc: r.hlc, colHlc: r.col_hlc ? JSON.parse(r.col_hlc) : {} });
+      const r = st.get(table, k) as MetaRow | undefined;
+      if (r) out.set(k, metaFromRow(r));
     }
     return out;
   }
 
-  putMetaSync(table: string, key: string, m: RowMeta): void {
-    const colHlc = Object.keys(m.colHlc).length ? JSON.stringify(m.colHlc) : null;
+  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
     this.#st
       .get('INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ex = excluded.ex, hlc = excluded.hlc, col_hlc = excluded.col_hlc')
-      .run(table, key, m.exists ? 1 : 0, m.hlc, colHlc);
+      .run(table, key, ...metaToRow(m));
   }
 
-  getRowsSync(t: TableSchema, pks: readonly WireValue[][]): Map<string, RowValues> {
+  async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
     const st = this.#st.get(`SELECT * FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`).safeIntegers(true);
     const out = new Map<string, RowValues>();
     for (const pk of pks) {
@@ -70,7 +75,7 @@ export class SqliteRows {
     return out;
   }
 
-  upsertRowSync(t: TableSchema, values: RowValues): void {
+  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
     const names = Object.keys(values);
     const rest = names.filter((n) => !t.primaryKey.includes(n));
     const conflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}` : 'DO NOTHING';
@@ -79,7 +84,7 @@ export class SqliteRows {
       .run(...names.map((n) => bindValue(values[n]!)));
   }
 
-  updateRowSync(t: TableSchema, pk: readonly WireValue[], values: RowValues): void {
+  async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
     const names = Object.keys(values).filter((n) => !t.primaryKey.includes(n));
     if (!names.length) return;
     this.#st
@@ -87,11 +92,11 @@ export class SqliteRows {
       .run(...names.map((n) => bindValue(values[n]!)), ...pk.map(bindValue));
   }
 
-  deleteRowSync(t: TableSchema, pk: readonly WireValue[]): void {
+  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
     this.#st.get(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`).run(...pk.map(bindValue));
   }
 
-  scanRowsSync(t: TableSchema, after: readonly unknown[] | null, limit: number): RowValues[] {
+  async scanRows(t: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
     const keys = t.primaryKey.map(q).join(', ');
     const where = after ? `WHERE (${keys}) > (${t.primaryKey.map(() => '?').join(', ')})` : '';
     const st = this.#st.get(`SELECT * FROM ${q(t.name)} ${where} ORDER BY ${keys} LIMIT ?`).safeIntegers(true);
