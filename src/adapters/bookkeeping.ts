@@ -2,6 +2,9 @@ import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
 import type { SqlRunner } from './sql-runner.ts';
 
+/** A restatement (the hub's whole row state) is logged with an op letter of its own. */
+const RESTATED: Record<Change['op'], string> = { I: 'R', U: 'R', D: 'X' };
+
 /**
  * The `_outpost_*` bookkeeping in SQL that every dialect accepts: `?`
  * parameters, no upsert syntax, no dialect functions. Dialects create the
@@ -71,7 +74,7 @@ export class SqlBookkeeping implements BookkeepingTx {
   async appendLog(change: Change, origin: string | null): Promise<number> {
     return this.#db.insertReturningId(
       'INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [change.table, JSON.stringify(change.pk), change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin],
+      [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin],
       'seq',
     );
   }
@@ -85,7 +88,9 @@ export class SqlBookkeeping implements BookkeepingTx {
       [o.after, o.excludeOrigin ?? '', ...o.tables, o.limit],
     );
     const entries = rows.map((r) => {
-      const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: r.op as Change['op'], hlc: r.hlc };
+      const restated = r.op === RESTATED.I || r.op === RESTATED.D;
+      const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: restated ? (r.op === RESTATED.D ? 'D' : 'I') : (r.op as Change['op']), hlc: r.hlc };
+      if (restated) change.restate = true;
       if (r.cols) change.cols = JSON.parse(r.cols);
       if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
       if (r.origin) change.origin = r.origin;

@@ -18,6 +18,8 @@ export async function applyChanges(
   tx: ReplicaTx,
   catalogue: ReadonlyMap<string, TableSchema>,
   changes: readonly Change[],
+  /** which changes to adopt as they are (the hub's restatements), instead of resolving them */
+  adopt: (c: Change) => boolean = () => false,
 ): Promise<AppliedChange[]> {
   const tables = [...catalogue.values()];
   const ordered = planApply(changes, tables);
@@ -26,6 +28,11 @@ export async function applyChanges(
     const table = catalogue.get(change.table);
     if (!table) throw new Error(`applyChanges: table ${change.table} is not in the catalogue`);
     const key = pkKey(change.pk);
+    if (adopt(change)) {
+      await adoptChange(tx, table, change);
+      out.push({ change, accepted: change, conflicts: [] });
+      continue;
+    }
     const meta = (await tx.getMeta(table.name, [key])).get(key);
     const r = resolveChange(meta, change, table.policy);
     switch (r.action.kind) {
@@ -45,6 +52,22 @@ export async function applyChanges(
     out.push({ change, accepted: r.accepted, conflicts: r.conflicts });
   }
   return out;
+}
+
+/**
+ * Take the hub's state of a row as it is: its values and its stamps. Stamps
+ * the replica had from changes the hub overrode (an update the hub undid
+ * with a delete, say) must not outlive them, or the replica would diverge.
+ */
+async function adoptChange(tx: ReplicaTx, table: TableSchema, change: Change): Promise<void> {
+  const key = pkKey(change.pk);
+  if (change.op === 'D') {
+    await tx.deleteRow(table, change.pk);
+    await tx.putMeta(table.name, key, { exists: false, hlc: change.hlc, colHlc: {} });
+    return;
+  }
+  await tx.upsertRow(table, withKey(table, change.pk, change.cols ?? {}));
+  await tx.putMeta(table.name, key, { exists: true, hlc: change.hlc, colHlc: { ...(change.colHlc ?? {}) } });
 }
 
 function withKey(table: TableSchema, pk: readonly WireValue[], cols: Record<string, WireValue>): Record<string, WireValue> {

@@ -373,11 +373,11 @@ export class Hub {
     if (!meta) return;
     const row = meta.exists ? (await tx.getRows(table, [change.pk])).get(key) : undefined;
     if (row) {
-      const restated: Change = { table: table.name, pk: change.pk, op: 'I', hlc: meta.hlc, cols: row };
+      const restated: Change = { table: table.name, pk: change.pk, op: 'I', hlc: meta.hlc, cols: row, restate: true };
       if (Object.keys(meta.colHlc).length) restated.colHlc = { ...meta.colHlc };
       await tx.appendLog(restated, null);
     } else {
-      await tx.appendLog({ table: table.name, pk: change.pk, op: 'D', hlc: meta.hlc }, null);
+      await tx.appendLog({ table: table.name, pk: change.pk, op: 'D', hlc: meta.hlc, restate: true }, null);
     }
   }
 }

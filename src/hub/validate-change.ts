@@ -15,6 +15,7 @@ export function validatePushedChange(change: Change, catalogue: ReadonlyMap<stri
     throw new OutpostError('TABLE_READ_ONLY', `table ${table.name} is read-only on nodes (direction down)`, { table: table.name });
   }
   const where = { table: table.name, pk: change.pk };
+  if (change.restate) throw new OutpostError('VALIDATION_FAILED', 'restate marks the hub\'s own restatements; a node cannot send one', where);
   if (change.pk.length !== table.primaryKey.length) {
     throw new OutpostError('BAD_KEY', `table ${table.name} has a key of ${table.primaryKey.length} column(s) (${table.primaryKey.join(', ')}), the change has ${change.pk.length}`, where);
   }

@@ -29,17 +29,23 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       await lockChangedRows(tx, ctx.catalogue, page.changes);
       // Local edits made before this page was seen are stamped before its stamps are received.
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-      if (holds < MAX_HOLDS && page.changes.length) {
-        const pending = await pendingRows(tx);
-        if (pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
-          await writeNodeState(tx, { clock: ctx.clock.last });
-          return false;
-        }
+      const pending = page.changes.length ? await pendingRows(tx) : new Set<string>();
+      if (holds < MAX_HOLDS && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
+        await writeNodeState(tx, { clock: ctx.clock.last });
+        return false;
       }
       ctx.clock.receive(page.clock);
       receiveStamps(ctx.clock, page.changes);
       const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
-      await applyChanges(tx, ctx.catalogue, known);
+      // The hub's restatements are adopted as they are, except over local
+      // changes not pushed yet: a row's last restatement in the page
+      // replaces its earlier entries, and what follows it resolves as usual.
+      const last = new Map<string, number>();
+      known.forEach((c, i) => c.restate && !pending.has(rowKey(c.table, c.pk)) && last.set(rowKey(c.table, c.pk), i));
+      const adopt = known.filter((c, i) => last.get(rowKey(c.table, c.pk)) === i);
+      const after = known.filter((c, i) => i > (last.get(rowKey(c.table, c.pk)) ?? -1));
+      await applyChanges(tx, ctx.catalogue, adopt, () => true);
+      await applyChanges(tx, ctx.catalogue, after);
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });

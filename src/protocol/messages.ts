@@ -20,6 +20,12 @@ export const changeSchema = z
     colHlc: z.record(ident, hlc).optional(),
     /** the node the change came from; set by the hub on pull, ignored on push */
     origin: z.string().optional(),
+    /**
+     * the hub's whole state of the row at this point of its log (a
+     * restatement): a node adopts it as it is, row and stamps, unless it has
+     * local changes to the row not yet pushed. Only the hub sends it.
+     */
+    restate: z.literal(true).optional(),
   })
   .strict();
 export type Change = z.infer<typeof changeSchema>;

@@ -216,3 +216,20 @@ test('a row created and deleted on one lab before it was pushed does not delete 
   assertConverged(hub, [a, b]);
   assert.deepEqual((rowsOf(hub.dbPath, 'items') as { name: string }[]).map((r) => r.name), ['made on A']);
 });
+
+test('a lab that re-creates a row another lab deleted, while the website edits it, ends with the hub\'s row (the hub\'s restatement is adopted as it is)', async (t) => {
+  // Found by the cross-dialect property test: the website's edit was undone
+  // at the hub by the delete (delete wins) but survived on the re-creating lab.
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b']);
+  const [a, b] = labs as [TestNode, TestNode];
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  insertItem(web, 2, 'lab-c');
+  await a.agent.sync();
+  a.app.prepare('DELETE FROM items WHERE id = ?').run(ID(2));
+  b.app.prepare("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', 'again', 1, 'back')").run(ID(2));
+  web.prepare("UPDATE items SET notes = 'website' WHERE id = ?").run(ID(2));
+  await syncAll([a, b]);
+  assertConverged(hub, [a, b]);
+  assert.equal((rowsOf(hub.dbPath, 'items') as { name: string }[])[0]?.name, 'again');
+});

@@ -72,12 +72,21 @@ export function matrixProperty(hubDialect: DialectName, labDialects: [DialectNam
             assert.deepEqual(await canonicalRows(l.db, 'items'), want, `${l.name} (${l.db.dialect}) differs from the hub (${hubDialect})`);
             assert.equal((await l.agent.status()).pending, 0);
           }
+        } catch (e) {
+          // fast-check reports the failing input; this says what went wrong with it.
+          console.error(`run ${run} failed: ${(e as Error).message}`);
+          throw e;
         } finally {
           for (const fn of scope.fns.reverse()) await fn();
           run++;
         }
       }),
-      { numRuns: Number(process.env.OUTPOST_MATRIX_PROPERTY_RUNS ?? 20), endOnFailure: true },
+      {
+        numRuns: Number(process.env.OUTPOST_MATRIX_PROPERTY_RUNS ?? 20),
+        endOnFailure: true,
+        // A failing run prints its seed and path; these replay it.
+        ...(process.env.OUTPOST_PROPERTY_SEED ? { seed: Number(process.env.OUTPOST_PROPERTY_SEED), path: process.env.OUTPOST_PROPERTY_PATH } : {}),
+      },
     );
     t.diagnostic(`${run} random histories converged`);
   });
