@@ -11,7 +11,7 @@
  * prints the figures as JSON.
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -58,9 +58,14 @@ class PouchServer {
       this.exited = new Error(`the PouchDB server exited (${signal ?? `code ${code}`})${this.stderr ? `:\n${this.stderr}` : ''}`);
       for (const waiter of this.waiters.splice(0)) waiter.reject(this.exited);
     });
+    child.on('error', (err) => { // could not be started (or signalled)
+      this.exited ??= new Error(`the PouchDB server: ${err.message}`);
+      for (const waiter of this.waiters.splice(0)) waiter.reject(this.exited);
+    });
   }
 
   static async start(dir: string): Promise<PouchServer> {
+    mkdirSync(dir, { recursive: true });
     const child = spawn(process.execPath, ['--import', TSX_LOADER, SERVER_SCRIPT, '--dir', dir], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
     const server = new PouchServer(child);
     let timer: NodeJS.Timeout | undefined;
