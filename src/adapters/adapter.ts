@@ -98,6 +98,8 @@ export interface BookkeepingTx {
   countConflicts(): Promise<number>;
 
   putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void>;
+  /** how many pages of this group are staged */
+  countStaged(nodeId: string, from: number, to: number): Promise<number>;
   getStaged(nodeId: string, from: number, to: number): Promise<string[]>;
   clearStaged(nodeId: string): Promise<void>;
 }

@@ -215,6 +215,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     await this.#db.run('INSERT INTO _outpost_staging (node_id, from_seq, to_seq, page, body) VALUES (?, ?, ?, ?, ?)', [nodeId, from, to, page, body]);
   }
 
+  async countStaged(nodeId: string, from: number, to: number): Promise<number> {
+    const [r] = await this.#db.all<{ n: number | bigint | string }>('SELECT COUNT(*) AS n FROM _outpost_staging WHERE node_id = ? AND from_seq = ? AND to_seq = ?', [nodeId, from, to]);
+    return Number(r?.n ?? 0);
+  }
+
   async getStaged(nodeId: string, from: number, to: number): Promise<string[]> {
     const rows = await this.#db.all<{ body: string }>('SELECT body FROM _outpost_staging WHERE node_id = ? AND from_seq = ? AND to_seq = ? ORDER BY page', [nodeId, from, to]);
     return rows.map((r) => r.body);

@@ -188,15 +188,15 @@ export class Hub {
       let changes: Change[] = req.changes;
       if (req.pages > 1) {
         if (req.page === 0) await tx.clearStaged(node.id);
-        const staged = await tx.getStaged(node.id, req.from, req.to);
-        if (staged.length !== req.page) {
-          throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged.length} of this group, got ${req.page}; start the group again`, { expected: staged.length });
+        const staged = await tx.countStaged(node.id, req.from, req.to);
+        if (staged !== req.page) {
+          throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged} of this group, got ${req.page}; start the group again`, { expected: staged });
         }
         if (req.page < req.pages - 1) {
           await tx.putStaged(node.id, req.from, req.to, req.page, JSON.stringify(req.changes));
           return reply({ staged: true });
         }
-        changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
+        changes = [...(await tx.getStaged(node.id, req.from, req.to)).flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
       // A website write to these rows has committed (and is sequenced next)
