@@ -1,6 +1,4 @@
 import { gzipSync } from 'node:zlib';
-import { Readable } from 'node:stream';
-import { createInterface } from 'node:readline';
 import {
   ERROR_CODES, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
   type PullResponse, type PushRequest, type PushResponse,
@@ -48,13 +46,25 @@ export class HubClient {
     return this.#json('GET', `/v1/pull?${q}`);
   }
 
-  /** Stream the snapshot's NDJSON lines, parsed, to `each` (awaited line by line). */
+  /**
+   * Stream the snapshot's NDJSON lines, parsed, to `each` (awaited line by
+   * line). The body is read only as fast as `each` returns, so a hub faster
+   * than the node's database never piles lines up in memory.
+   */
   async snapshot(each: (line: unknown) => Promise<void>): Promise<void> {
     const res = await this.#fetch('GET', '/v1/snapshot', undefined, null);
     if (!res.body) throw new OutpostError('HUB_ERROR', 'the snapshot response has no body');
-    const rl = createInterface({ input: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), crlfDelay: Infinity });
+    const decoder = new TextDecoder();
+    let rest = '';
     try {
-      for await (const line of rl) if (line) await each(JSON.parse(line));
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        const text = rest + decoder.decode(chunk, { stream: true });
+        const lines = text.split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) if (line) await each(JSON.parse(line));
+      }
+      rest += decoder.decode();
+      if (rest) await each(JSON.parse(rest));
     } catch (e) {
       if (e instanceof OutpostError) throw e;
       throw new OutpostError('HUB_UNREACHABLE', `the snapshot stream broke off: ${(e as Error).message}`);
