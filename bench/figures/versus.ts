@@ -1,0 +1,107 @@
+/**
+ * Figures 7 and 8, Outpost against other ways of moving the same N rows
+ * (a smaller N: the naive loop is slow). In each run the app inserts N rows
+ * on one SQLite node, which pushes them; another pulls them (as in figures
+ * 1 and 2). Then, on the same rows:
+ *
+ *   naive    per row, SELECT it on the source and upsert it on the other
+ *            side, each its own round trip and commit: node file → a fresh
+ *            hub-schema database (push), hub database → a fresh SQLite file (pull)
+ *   pouchdb  PouchDB replicating N documents (bench/peers/pouchdb.ts, built
+ *            separately; measured once per run and shown in each hub's table)
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { naiveCopy } from '../baselines.ts';
+import { startCluster } from '../cluster.ts';
+import { itemRows } from '../data.ts';
+import { serverDatabase, sqliteDatabase, tempDir } from '../databases.ts';
+import { withScope } from '../scope.ts';
+import type { Sample } from '../stats.ts';
+import { pushThenPull } from './sync-rows.ts';
+import { count, HUB_NAMES, missingRow, speedRow, type FigureContext, type FigureGroup, type FigureRow } from './figure.ts';
+
+const SEED = 7;
+
+export const versus: FigureGroup = {
+  names: ['versus', 'naive', 'pouchdb'],
+  steps: (repeat) => repeat,
+
+  measure: (ctx) =>
+    withScope(async (scope) => {
+      const n = ctx.sizes.smallRows;
+      const cluster = await startCluster(scope, ctx.hub);
+      const [pusher, puller] = await Promise.all([cluster.join('pusher'), cluster.join('puller')]);
+      const samples: Sample[] = [];
+      for (let run = 0; run < ctx.repeat; run++) {
+        ctx.progress.step(`${HUB_NAMES[ctx.hub]} hub · ${count(n)} rows: Outpost, the naive loop, PouchDB · run ${run + 1}/${ctx.repeat}`);
+        const rows = [...itemRows(n, run * n, SEED)];
+        const ids = rows.map((r) => r.id as string);
+        const outpost = await pushThenPull(pusher, puller, rows);
+        const sample: Sample = { push: outpost.push, pull: outpost.pull };
+        if (ctx.wants('naive')) {
+          await withScope(async (s) => {
+            const onProgress = (done: number): void => ctx.progress.detail(done, n, 'rows, naive loop');
+            sample.naivePush = await naiveCopy(pusher.db, await serverDatabase(s, ctx.hub, { schema: true }), ids, onProgress);
+            sample.naivePull = await naiveCopy(cluster.hubDb, sqliteDatabase(join(cluster.dir, `naive-${run}.db`)), ids, onProgress);
+          });
+        }
+        const pouch = ctx.wants('pouchdb') ? await pouchRun(run, n, ctx) : null;
+        if (pouch) Object.assign(sample, { pouchPush: pouch.pushSeconds, pouchPull: pouch.pullSeconds });
+        samples.push(sample);
+      }
+      return samples;
+    }),
+
+  report: (m, ctx) => {
+    const n = ctx.sizes.smallRows;
+    const rows: FigureRow[] = [];
+    if (ctx.wants('naive')) {
+      rows.push(speedRow(`versus naive, push: ${count(n)} rows, SQLite node → hub`, n, m.push!, { name: 'per-row SELECT + upsert', seconds: m.naivePush! }, 10));
+      rows.push(speedRow(`versus naive, pull: ${count(n)} rows, hub → SQLite node`, n, m.pull!, { name: 'per-row SELECT + upsert', seconds: m.naivePull! }, 10));
+    }
+    if (ctx.wants('pouchdb')) {
+      if (m.pouchPush === undefined) rows.push(missingRow('versus PouchDB', POUCHDB_MISSING));
+      else {
+        rows.push(speedRow(`versus PouchDB, push: ${count(n)} rows`, n, m.push!, { name: 'PouchDB', seconds: m.pouchPush }, 10));
+        rows.push(speedRow(`versus PouchDB, pull: ${count(n)} rows`, n, m.pull!, { name: 'PouchDB', seconds: m.pouchPull! }, 25));
+      }
+    }
+    return rows;
+  },
+
+  notes: (ctx) => [
+    `Versus naive and PouchDB: ${count(ctx.sizes.smallRows)} rows (a smaller N), with Outpost's push and pull of the same rows measured in the same runs. ` +
+      'The naive loop selects each row on the source and upserts it on the other side, one round trip and one commit each. PouchDB is measured once per run and shown in both hubs\' tables.',
+  ],
+};
+
+// ---------------------------------------------------------------- PouchDB hook
+
+/**
+ * bench/peers/pouchdb.ts, built separately, exports
+ * `measurePouchDB(rows, dir, onProgress?) => Promise<{ pushSeconds, pullSeconds }>`.
+ * Until it is there, the PouchDB figure is skipped with a note.
+ */
+type MeasurePouchDB = (rows: number, dir: string, onProgress?: (done: number, total?: number) => void) => Promise<{ pushSeconds: number; pullSeconds: number }>;
+
+const POUCHDB_PEER = new URL('../peers/pouchdb.ts', import.meta.url);
+const POUCHDB_MISSING = 'PouchDB comparison: bench/peers/pouchdb.ts missing';
+/** One PouchDB measurement per run index and size, shared by both hubs (it does not involve the hub). */
+const pouchRuns = new Map<string, Promise<{ pushSeconds: number; pullSeconds: number } | null>>();
+
+function pouchRun(run: number, rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
+  const key = `${run}/${rows}`;
+  let measured = pouchRuns.get(key);
+  if (!measured) pouchRuns.set(key, (measured = measurePouchRun(rows, ctx)));
+  return measured;
+}
+
+async function measurePouchRun(rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
+  if (!existsSync(POUCHDB_PEER)) {
+    if (pouchRuns.size === 1) ctx.progress.note(POUCHDB_MISSING);
+    return null;
+  }
+  const { measurePouchDB } = (await import(POUCHDB_PEER.href)) as { measurePouchDB: MeasurePouchDB };
+  return withScope((scope) => measurePouchDB(rows, tempDir(scope), (done, total) => ctx.progress.detail(done, total ?? rows, 'rows, PouchDB')));
+}

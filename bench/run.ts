@@ -1,0 +1,70 @@
+/**
+ * `npm run bench`: Outpost's figures on a MariaDB hub and a PostgreSQL hub
+ * (SQLite nodes), each next to a baseline measured in the same run, as
+ * tables on stdout and in bench/RESULTS.md. `-- --help` lists the options.
+ *
+ * Every figure measures the real product: `outpost hub` and each
+ * `outpost join` / `outpost sync` run as processes of their own and talk
+ * HTTP on 127.0.0.1. Databases and temporary files the run creates are
+ * removed at the end, also after a failure or Ctrl-C.
+ */
+import { capture } from './figures/capture.ts';
+import { HUB_NAMES, missingRow, type FigureContext, type FigureGroup, type FigureRow } from './figures/figure.ts';
+import { pushPull } from './figures/push-pull.ts';
+import { snapshot } from './figures/snapshot.ts';
+import { versus } from './figures/versus.ts';
+import { wire } from './figures/wire.ts';
+import { describeMachine } from './machine.ts';
+import { parseOptions } from './options.ts';
+import { Progress } from './progress.ts';
+import { RESULTS_FILE, renderReport, writeResults, type Section } from './results.ts';
+import { cleanUpOnSignals } from './scope.ts';
+import { medians } from './stats.ts';
+
+const GROUPS: FigureGroup[] = [pushPull, snapshot, capture, wire, versus];
+
+const options = parseOptions(process.argv.slice(2));
+cleanUpOnSignals();
+const groups = GROUPS.filter((g) => !options.only || g.names.some((n) => options.only!.has(n)));
+if (groups.length === 0) throw new Error(`bench: --only names no figure (${[...options.only!].join(', ')}); see --help`);
+
+const machine = await describeMachine();
+const progress = new Progress(options.hubs.length * groups.reduce((n, g) => n + g.steps(options.repeat), 0));
+const sections: Section[] = [];
+const notes = new Set<string>();
+let failed = false;
+
+for (const hub of options.hubs) {
+  const rows: FigureRow[] = [];
+  for (const group of groups) {
+    const ctx: FigureContext = {
+      hub,
+      sizes: options.sizes,
+      repeat: options.repeat,
+      progress,
+      wants: (figure) => !options.only || options.only.has(figure) || options.only.has(group.names[0]!),
+    };
+    try {
+      const samples = await group.measure(ctx);
+      rows.push(...group.report(medians(samples), ctx));
+      for (const note of group.notes?.(ctx) ?? []) notes.add(note);
+    } catch (e) {
+      failed = true;
+      progress.note(`bench: ${group.names[0]} on the ${HUB_NAMES[hub]} hub failed: ${(e as Error).stack ?? e}`);
+      rows.push(missingRow(group.names[0]!, `failed: ${(e as Error).message.split('\n')[0]}`));
+    }
+  }
+  sections.push({ title: `${HUB_NAMES[hub]} hub, SQLite nodes`, rows, notes: [] });
+}
+progress.done();
+
+if (notes.size) sections.push({ title: 'Notes', rows: [], notes: [...notes] });
+const report = renderReport({ machine, date: new Date(), sizes: options.sizes, repeat: options.repeat, quick: options.quick, args: options.args, sections });
+process.stdout.write(report);
+if (options.writeResults && !failed) {
+  writeResults(report);
+  process.stderr.write(`bench: wrote ${RESULTS_FILE}\n`);
+} else {
+  process.stderr.write(`bench: ${failed ? 'a figure failed' : options.quick ? '--quick' : 'a partial run'}: ${RESULTS_FILE} left as it was\n`);
+}
+process.exitCode = failed ? 1 : 0;
