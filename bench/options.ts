@@ -16,12 +16,16 @@ export interface Options {
 }
 
 const FULL: Sizes = { rows: 200_000, snapshotRows: 1_000_000, smallRows: 20_000 };
-const QUICK: Sizes = { rows: 5_000, snapshotRows: 20_000, smallRows: 2_000 };
+const QUICK: Sizes = { rows: 5_000, snapshotRows: 10_000, smallRows: 1_000 };
+const FULL_REPEAT = 3;
+/** A quick run is a smoke test of every figure: one run each (each run starts several processes). */
+const QUICK_REPEAT = 1;
 
 export const USAGE = `npm run bench -- [--quick] [--repeat K] [--rows N] [--snapshot-rows N] [--small-rows N]
                      [--hub mysql|postgres|both] [--only FIGURE[,FIGURE…]]
 
 FIGURE: push, pull, snapshot, capture, wire (wire-rows, wire-update), naive, pouchdb
+--repeat: runs per figure, the median is reported (default ${FULL_REPEAT}; --quick: ${QUICK_REPEAT})
 --quick: ${QUICK.rows} / ${QUICK.snapshotRows} / ${QUICK.smallRows} rows, printed only (bench/RESULTS.md is left alone)`;
 
 export function parseOptions(argv: string[]): Options {
@@ -29,7 +33,7 @@ export function parseOptions(argv: string[]): Options {
     args: argv,
     options: {
       quick: { type: 'boolean', default: false },
-      repeat: { type: 'string', default: '3' },
+      repeat: { type: 'string' },
       rows: { type: 'string' },
       'snapshot-rows': { type: 'string' },
       'small-rows': { type: 'string' },
@@ -54,7 +58,7 @@ export function parseOptions(argv: string[]): Options {
   const only = v.only ? new Set(v.only.split(',').map((s) => s.trim()).filter(Boolean)) : null;
   return {
     quick: v.quick!,
-    repeat: positive('--repeat', v.repeat, 3),
+    repeat: positive('--repeat', v.repeat, v.quick ? QUICK_REPEAT : FULL_REPEAT),
     sizes,
     hubs,
     only,

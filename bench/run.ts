@@ -8,6 +8,7 @@
  * HTTP on 127.0.0.1. Databases and temporary files the run creates are
  * removed at the end, also after a failure or Ctrl-C.
  */
+import type { ServerDialect } from './app-db.ts';
 import { capture } from './figures/capture.ts';
 import { HUB_NAMES, missingRow, type FigureContext, type FigureGroup, type FigureRow } from './figures/figure.ts';
 import { pushPull } from './figures/push-pull.ts';
@@ -15,13 +16,13 @@ import { snapshot } from './figures/snapshot.ts';
 import { versus } from './figures/versus.ts';
 import { wire } from './figures/wire.ts';
 import { describeMachine } from './machine.ts';
-import { parseOptions } from './options.ts';
+import { parseOptions, type Options } from './options.ts';
 import { Progress } from './progress.ts';
 import { RESULTS_FILE, renderReport, writeResults, type Section } from './results.ts';
 import { cleanUpOnSignals } from './scope.ts';
 import { medians } from './stats.ts';
 
-const GROUPS: FigureGroup[] = [pushPull, snapshot, capture, wire, versus];
+const GROUPS: FigureGroup[] = [pushPull, snapshot, wire, versus, capture];
 
 const options = parseOptions(process.argv.slice(2));
 cleanUpOnSignals();
@@ -29,36 +30,44 @@ const groups = GROUPS.filter((g) => !options.only || g.names.some((n) => options
 if (groups.length === 0) throw new Error(`bench: --only names no figure (${[...options.only!].join(', ')}); see --help`);
 
 const machine = await describeMachine();
-const progress = new Progress(options.hubs.length * groups.reduce((n, g) => n + g.steps(options.repeat), 0));
-const sections: Section[] = [];
+const runsOf = (g: FigureGroup): number => (g.once ? 1 : options.hubs.length);
+const progress = new Progress(groups.reduce((n, g) => n + runsOf(g) * g.steps(options.repeat), 0));
 const notes = new Set<string>();
 let failed = false;
 
+/** The rows of one group on one hub; a failure becomes a row saying so, and the run goes on. */
+async function measure(group: FigureGroup, hub: ServerDialect, opts: Options): Promise<FigureRow[]> {
+  const ctx: FigureContext = {
+    hub,
+    sizes: opts.sizes,
+    repeat: opts.repeat,
+    progress,
+    wants: (figure) => !opts.only || opts.only.has(figure) || opts.only.has(group.names[0]!),
+  };
+  try {
+    const rows = group.report(medians(await group.measure(ctx)), ctx);
+    for (const note of group.notes?.(ctx) ?? []) notes.add(note);
+    return rows;
+  } catch (e) {
+    failed = true;
+    progress.note(`bench: ${group.names[0]} on the ${HUB_NAMES[hub]} hub failed: ${(e as Error).stack ?? e}`);
+    return [missingRow(group.names[0]!, `failed: ${(e as Error).message.split('\n')[0]}`)];
+  }
+}
+
+const sections: Section[] = [];
 for (const hub of options.hubs) {
   const rows: FigureRow[] = [];
-  for (const group of groups) {
-    const ctx: FigureContext = {
-      hub,
-      sizes: options.sizes,
-      repeat: options.repeat,
-      progress,
-      wants: (figure) => !options.only || options.only.has(figure) || options.only.has(group.names[0]!),
-    };
-    try {
-      const samples = await group.measure(ctx);
-      rows.push(...group.report(medians(samples), ctx));
-      for (const note of group.notes?.(ctx) ?? []) notes.add(note);
-    } catch (e) {
-      failed = true;
-      progress.note(`bench: ${group.names[0]} on the ${HUB_NAMES[hub]} hub failed: ${(e as Error).stack ?? e}`);
-      rows.push(missingRow(group.names[0]!, `failed: ${(e as Error).message.split('\n')[0]}`));
-    }
-  }
-  sections.push({ title: `${HUB_NAMES[hub]} hub, SQLite nodes`, rows, notes: [] });
+  for (const group of groups.filter((g) => !g.once)) rows.push(...(await measure(group, hub, options)));
+  if (rows.length) sections.push({ title: `${HUB_NAMES[hub]} hub, SQLite nodes`, rows, notes: [] });
+}
+for (const group of groups.filter((g) => g.once)) {
+  const hub = options.hubs[0]!;
+  sections.push({ title: `${group.once!.title} (joined to the ${HUB_NAMES[hub]} hub)`, rows: await measure(group, hub, options), notes: [] });
 }
 progress.done();
 
-if (notes.size) sections.push({ title: 'Notes', rows: [], notes: [...notes] });
+if (notes.size) sections.push({ title: 'How each figure was measured', rows: [], notes: [...notes] });
 const report = renderReport({ machine, date: new Date(), sizes: options.sizes, repeat: options.repeat, quick: options.quick, args: options.args, sections });
 process.stdout.write(report);
 if (options.writeResults && !failed) {

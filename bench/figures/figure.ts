@@ -32,6 +32,8 @@ export interface FigureContext {
 export interface FigureGroup {
   /** the names --only accepts for it: the group's, then each figure's */
   names: string[];
+  /** measured once per run, with the first hub, and reported in a section of its own (its figures do not depend on the hub) */
+  once?: { title: string };
   /** how many progress steps `measure` takes */
   steps(repeat: number): number;
   measure(ctx: FigureContext): Promise<Sample[]>;

@@ -93,13 +93,13 @@ const pouchRuns = new Map<string, Promise<{ pushSeconds: number; pullSeconds: nu
 function pouchRun(run: number, rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
   const key = `${run}/${rows}`;
   let measured = pouchRuns.get(key);
-  if (!measured) pouchRuns.set(key, (measured = measurePouchRun(rows, ctx)));
+  if (!measured) pouchRuns.set(key, (measured = measurePouchRun(run, rows, ctx)));
   return measured;
 }
 
-async function measurePouchRun(rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
+async function measurePouchRun(run: number, rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
   if (!existsSync(POUCHDB_PEER)) {
-    if (pouchRuns.size === 1) ctx.progress.note(POUCHDB_MISSING);
+    if (run === 0) ctx.progress.note(POUCHDB_MISSING);
     return null;
   }
   const { measurePouchDB } = (await import(POUCHDB_PEER.href)) as { measurePouchDB: MeasurePouchDB };
