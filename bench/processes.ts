@@ -55,7 +55,7 @@ export interface SyncResult {
 export function syncResult(r: CliResult): SyncResult {
   const { pushed, pulled, snapshotRows, durationMs } = r.json as Record<string, number>;
   if (typeof durationMs !== 'number') throw new Error(`bench: no durationMs in ${JSON.stringify(r.json)}`);
-  return { pushed: pushed!, pulled: pulled!, snapshotRows: snapshotRows!, seconds: durationMs / 1000, maxRssBytes: r.maxRssBytes };
+  return { pushed, pulled, snapshotRows, seconds: durationMs / 1000, maxRssBytes: r.maxRssBytes };
 }
 
 export interface HubProcess {
