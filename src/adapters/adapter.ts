@@ -1,5 +1,5 @@
 import type { Change, ColumnSchema, ForeignKeySchema, TableSchema } from '../protocol/index.ts';
-import type { CaptureRow, ReplicaTx, RowValues } from '../engine/index.ts';
+import type { CaptureRow, CaptureStamp, ReplicaTx, RowValues } from '../engine/index.ts';
 
 export type Dialect = 'sqlite' | 'mysql' | 'postgres';
 export type Role = 'hub' | 'node';
@@ -70,11 +70,14 @@ export interface BookkeepingTx {
 
   readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
   setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
+  setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void>;
   /** forget stamped capture rows through `seq` (unstamped rows are never touched) */
   deleteCaptureThrough(seq: number): Promise<void>;
   captureStats(): Promise<{ count: number; maxSeq: number }>;
 
   appendLog(change: Change, origin: string | null): Promise<number>;
+  /** append many entries, in order, in as few statements as the database allows */
+  appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void>;
   readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
   /** whether any log entry for the row came from `origin` (the node created or changed it) */
@@ -95,6 +98,8 @@ export interface BookkeepingTx {
   countConflicts(): Promise<number>;
 
   putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void>;
+  /** how many pages of this group are staged */
+  countStaged(nodeId: string, from: number, to: number): Promise<number>;
   getStaged(nodeId: string, from: number, to: number): Promise<string[]>;
   clearStaged(nodeId: string): Promise<void>;
 }

@@ -1,9 +1,26 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
+import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 
 /** A restatement (the hub's whole row state) is logged with an op letter of its own. */
 const RESTATED: Record<Change['op'], string> = { I: 'R', U: 'R', D: 'X' };
+
+/** Rows per multi-row bookkeeping statement (7 parameters each, well below every dialect's limit). */
+const ROWS_PER_STATEMENT = 500;
+/** Rows per batched stamp UPDATE (its CASE is scanned once per updated row). */
+const STAMPS_PER_STATEMENT = 200;
+
+export interface BookkeepingSql {
+  /** an integer parameter in an expression whose type the database cannot infer: `CAST(? AS BIGINT)`, say */
+  intParam: string;
+}
+
+function chunked<T>(xs: readonly T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
 
 /**
  * The `_outpost_*` bookkeeping in SQL that every dialect accepts: `?`
@@ -12,9 +29,11 @@ const RESTATED: Record<Change['op'], string> = { I: 'R', U: 'R', D: 'X' };
  */
 export class SqlBookkeeping implements BookkeepingTx {
   readonly #db: SqlRunner;
+  readonly #sql: BookkeepingSql;
 
-  constructor(db: SqlRunner) {
+  constructor(db: SqlRunner, sql: BookkeepingSql = { intParam: '?' }) {
     this.#db = db;
+    this.#sql = sql;
   }
 
   async getState(key: string): Promise<string | null> {
@@ -61,6 +80,21 @@ export class SqlBookkeeping implements BookkeepingTx {
     await this.#db.run('UPDATE _outpost_capture SET hlc = ?, seq = ? WHERE id = ?', [hlc, seq, id]);
   }
 
+  async setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void> {
+    for (const part of chunked(stamps, STAMPS_PER_STATEMENT)) {
+      if (part.length === 1) {
+        await this.setCaptureStamp(part[0]!.id, part[0]!.hlc, part[0]!.seq);
+        continue;
+      }
+      const whens = part.map(() => 'WHEN ? THEN ?').join(' ');
+      const seqs = part.map(() => `WHEN ? THEN ${this.#sql.intParam}`).join(' ');
+      await this.#db.run(
+        `UPDATE _outpost_capture SET hlc = CASE id ${whens} END, seq = CASE id ${seqs} END WHERE id IN (${part.map(() => '?').join(', ')})`,
+        [...part.flatMap((s) => [s.id, s.hlc]), ...part.flatMap((s) => [s.id, s.seq]), ...part.map((s) => s.id)],
+      );
+    }
+  }
+
   async deleteCaptureThrough(seq: number): Promise<void> {
     // Only stamped rows: a row an open app transaction inserted has no seq yet.
     await this.#db.run('DELETE FROM _outpost_capture WHERE seq <= ?', [seq]);
@@ -72,11 +106,17 @@ export class SqlBookkeeping implements BookkeepingTx {
   }
 
   async appendLog(change: Change, origin: string | null): Promise<number> {
-    return this.#db.insertReturningId(
-      'INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin],
-      'seq',
-    );
+    return this.#db.insertReturningId('INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)', logValues(change, origin), 'seq');
+  }
+
+  async appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void> {
+    // Rows of one INSERT … VALUES list take ids in list order (log writers hold the commit lock).
+    for (const part of chunked(entries, ROWS_PER_STATEMENT)) {
+      await this.#db.run(
+        `INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+        part.flatMap((e) => logValues(e.change, e.origin)),
+      );
+    }
   }
 
   async readLog(o: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }> {
@@ -175,6 +215,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     await this.#db.run('INSERT INTO _outpost_staging (node_id, from_seq, to_seq, page, body) VALUES (?, ?, ?, ?, ?)', [nodeId, from, to, page, body]);
   }
 
+  async countStaged(nodeId: string, from: number, to: number): Promise<number> {
+    const [r] = await this.#db.all<{ n: number | bigint | string }>('SELECT COUNT(*) AS n FROM _outpost_staging WHERE node_id = ? AND from_seq = ? AND to_seq = ?', [nodeId, from, to]);
+    return Number(r?.n ?? 0);
+  }
+
   async getStaged(nodeId: string, from: number, to: number): Promise<string[]> {
     const rows = await this.#db.all<{ body: string }>('SELECT body FROM _outpost_staging WHERE node_id = ? AND from_seq = ? AND to_seq = ? ORDER BY page', [nodeId, from, to]);
     return rows.map((r) => r.body);
@@ -188,6 +233,10 @@ export class SqlBookkeeping implements BookkeepingTx {
     const rows = await this.#db.all<NodeRow>(`SELECT ${NODE_COLS} FROM _outpost_nodes WHERE ${where}`, [value]);
     return rows[0] ? toNode(rows[0]) : null;
   }
+}
+
+function logValues(change: Change, origin: string | null): unknown[] {
+  return [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin];
 }
 
 const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen';

@@ -1,17 +1,17 @@
 import type { TableSchema, WireValue } from '../protocol/index.ts';
 import type { RowMeta, RowValues } from '../engine/index.ts';
 import type { Tx } from './adapter.ts';
-import { SqlBookkeeping } from './bookkeeping.ts';
+import { SqlBookkeeping, type BookkeepingSql } from './bookkeeping.ts';
 import type { SqlRunner } from './sql-runner.ts';
 
 /** A dialect's reads and writes of synced rows and their stamps, inside an open transaction. */
-export type RowStore = Pick<Tx, 'lockRows' | 'getMeta' | 'putMeta' | 'getRows' | 'upsertRow' | 'updateRow' | 'deleteRow' | 'scanRows'>;
+export type RowStore = Pick<Tx, 'lockRows' | 'getMeta' | 'putMetas' | 'getRows' | 'upsertRows' | 'updateRow' | 'deleteRows' | 'scanRows'>;
 
 /** One transaction: the portable bookkeeping over a runner, and a dialect's row store. */
 export class RowStoreTx extends SqlBookkeeping implements Tx {
   readonly #rows: RowStore;
-  constructor(run: SqlRunner, rows: RowStore) {
-    super(run);
+  constructor(run: SqlRunner, rows: RowStore, sql?: BookkeepingSql) {
+    super(run, sql);
     this.#rows = rows;
   }
   lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void> {
@@ -21,19 +21,28 @@ export class RowStoreTx extends SqlBookkeeping implements Tx {
     return this.#rows.getMeta(table, keys);
   }
   putMeta(table: string, key: string, meta: RowMeta): Promise<void> {
-    return this.#rows.putMeta(table, key, meta);
+    return this.#rows.putMetas(table, [[key, meta]]);
+  }
+  putMetas(table: string, entries: readonly (readonly [string, RowMeta])[]): Promise<void> {
+    return entries.length ? this.#rows.putMetas(table, entries) : Promise.resolve();
   }
   getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
     return this.#rows.getRows(table, pks);
   }
   upsertRow(table: TableSchema, values: RowValues): Promise<void> {
-    return this.#rows.upsertRow(table, values);
+    return this.#rows.upsertRows(table, [values]);
+  }
+  upsertRows(table: TableSchema, rows: readonly RowValues[]): Promise<void> {
+    return rows.length ? this.#rows.upsertRows(table, rows) : Promise.resolve();
   }
   updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
     return this.#rows.updateRow(table, pk, values);
   }
   deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    return this.#rows.deleteRow(table, pk);
+    return this.#rows.deleteRows(table, [pk]);
+  }
+  deleteRows(table: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void> {
+    return pks.length ? this.#rows.deleteRows(table, pks) : Promise.resolve();
   }
   scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
     return this.#rows.scanRows(table, after, limit);

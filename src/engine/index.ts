@@ -9,3 +9,5 @@ export * from './stamp-captured.ts';
 export * from './row-key.ts';
 export * from './schema-diff.ts';
 export * from './self-parents.ts';
+export * from './write-batch.ts';
+export * from './read-metas.ts';

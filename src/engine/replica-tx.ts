@@ -18,12 +18,21 @@ export interface ReplicaTx {
   lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void>;
   getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>>;
   putMeta(table: string, key: string, meta: RowMeta): Promise<void>;
+  /** write the stamps of many rows (each key at most once), in as few statements as the database allows */
+  putMetas(table: string, entries: readonly (readonly [string, RowMeta])[]): Promise<void>;
   /** current rows by primary key, keyed by pkKey(pk) */
   getRows(table: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>>;
   /** insert the row, or update it in place when its key exists */
   upsertRow(table: TableSchema, values: RowValues): Promise<void>;
+  /**
+   * upsertRow for many rows with the same columns and distinct keys, in
+   * order, in as few statements as the database allows (multi-row INSERTs)
+   */
+  upsertRows(table: TableSchema, rows: readonly RowValues[]): Promise<void>;
   updateRow(table: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void>;
   deleteRow(table: TableSchema, pk: readonly WireValue[]): Promise<void>;
+  /** deleteRow for many rows, in as few statements as the database allows */
+  deleteRows(table: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void>;
 }
 
 /** One row the capture triggers wrote. */
@@ -46,11 +55,20 @@ export interface CaptureRow {
   hlc: string | null;
 }
 
+/** The stamp and stamp order given to one captured row. */
+export interface CaptureStamp {
+  id: number;
+  hlc: string;
+  seq: number;
+}
+
 /** A replica transaction that can also read and stamp its capture rows. */
 export interface CaptureTx extends ReplicaTx {
   /** stamped rows by seq (after/through), or with `unstamped` the rows not stamped yet, by id */
   readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
   setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
+  /** setCaptureStamp for many rows at once */
+  setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void>;
   getState(key: string): Promise<string | null>;
   setState(key: string, value: string | null): Promise<void>;
 }

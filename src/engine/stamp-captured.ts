@@ -1,7 +1,9 @@
 import { formatHlc, pkKey, type HlcClock, type TableSchema, type WireValue } from '../protocol/index.ts';
 import { stampMeta } from './stamp.ts';
 import type { RowMeta } from './row-meta.ts';
-import type { CaptureRow, CaptureTx } from './replica-tx.ts';
+import type { CaptureRow, CaptureStamp, CaptureTx } from './replica-tx.ts';
+import { readMetas } from './read-metas.ts';
+import { WriteBatch } from './write-batch.ts';
 
 const STAMP_SEQ_KEY = 'capture_seq';
 
@@ -25,32 +27,46 @@ export async function stampCaptured(
   clock: HlcClock,
   catalogue: ReadonlyMap<string, TableSchema>,
   skewMs: number,
-  each?: (s: StampedRow) => Promise<void>,
+  /** called with each page of stamped rows of synced tables, in capture order, after their stamps are written */
+  eachPage?: (rows: StampedRow[]) => Promise<void>,
 ): Promise<number> {
   let n = 0;
   // Stamp order numbers continue from the last one ever given, even after
   // the stamped rows themselves were deleted.
   let seq = Number((await tx.getState(STAMP_SEQ_KEY)) ?? 0);
   for (;;) {
-    const rows = await tx.readCapture({ unstamped: true, limit: 1000 });
+    const rows = await tx.readCapture({ unstamped: true, limit: PAGE });
     if (rows.length === 0) {
       if (n > 0) await tx.setState(STAMP_SEQ_KEY, String(seq));
       return n;
     }
+    const stamps: CaptureStamp[] = [];
+    const synced: { row: CaptureRow; table: TableSchema; pk: WireValue[]; hlc: string }[] = [];
     for (const row of rows) {
       // ts 0 marks a row recorded as initial state when a node joined: it
       // sorts below every real stamp, so a version the hub already has wins.
       const hlc = row.ts === 0 ? formatHlc({ wall: 0, counter: row.id % 0x100000000, node: clock.node }) : clock.tick(row.ts + skewMs);
-      await tx.setCaptureStamp(row.id, hlc, ++seq);
-      n++;
+      stamps.push({ id: row.id, hlc, seq: ++seq });
       const table = catalogue.get(row.table);
-      if (!table) continue; // no longer synced: stamped, and ignored
-      const pk = JSON.parse(row.pk) as WireValue[];
-      const key = pkKey(pk);
-      const before = (await tx.getMeta(table.name, [key])).get(key);
-      const meta = stampMeta(before, row.op, row.cols, hlc);
-      await tx.putMeta(table.name, key, meta);
-      if (each) await each({ row, table, pk, key, hlc, meta });
+      // a table no longer synced: stamped, and ignored
+      if (table) synced.push({ row, table, pk: JSON.parse(row.pk) as WireValue[], hlc });
     }
+    n += rows.length;
+    await tx.setCaptureStamps(stamps);
+    const metas = await readMetas(tx, synced.map((s) => ({ table: s.table.name, pk: s.pk })));
+    const batch = new WriteBatch(tx);
+    const out: StampedRow[] = synced.map((s) => {
+      const key = pkKey(s.pk);
+      const byKey = metas.get(s.table.name)!;
+      const meta = stampMeta(byKey.get(key), s.row.op, s.row.cols, s.hlc);
+      byKey.set(key, meta);
+      batch.putMeta(s.table.name, key, meta);
+      return { ...s, key, meta };
+    });
+    await batch.flush();
+    if (eachPage && out.length) await eachPage(out);
   }
 }
+
+/** Captured rows stamped per round trip. */
+const PAGE = 1000;

@@ -21,10 +21,10 @@ export const hubConfigSchema = z
     limits: z
       .object({
         bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
-        pullPage: z.number().int().min(1).max(50_000).default(2000),
+        pullPage: z.number().int().min(1).max(50_000).default(5000),
       })
       .strict()
-      .default({ bodyBytes: 16 * 1024 * 1024, pullPage: 2000 }),
+      .default({ bodyBytes: 16 * 1024 * 1024, pullPage: 5000 }),
   })
   .strict();
 

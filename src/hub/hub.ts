@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, type RowValues, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -188,15 +188,15 @@ export class Hub {
       let changes: Change[] = req.changes;
       if (req.pages > 1) {
         if (req.page === 0) await tx.clearStaged(node.id);
-        const staged = await tx.getStaged(node.id, req.from, req.to);
-        if (staged.length !== req.page) {
-          throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged.length} of this group, got ${req.page}; start the group again`, { expected: staged.length });
+        const staged = await tx.countStaged(node.id, req.from, req.to);
+        if (staged !== req.page) {
+          throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged} of this group, got ${req.page}; start the group again`, { expected: staged });
         }
         if (req.page < req.pages - 1) {
           await tx.putStaged(node.id, req.from, req.to, req.page, JSON.stringify(req.changes));
           return reply({ staged: true });
         }
-        changes = [...staged.flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
+        changes = [...(await tx.getStaged(node.id, req.from, req.to)).flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
         await tx.clearStaged(node.id);
       }
       // A website write to these rows has committed (and is sequenced next)
@@ -313,22 +313,30 @@ export class Hub {
   }
 
   async #sequence(tx: Tx): Promise<void> {
-    await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (s) => {
-      if (s.row.op === 'D') {
-        await tx.appendLog({ table: s.table.name, pk: s.pk, op: 'D', hlc: s.hlc }, null);
-        return;
+    await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (page) => {
+      const current = new Map<string, Map<string, RowValues>>();
+      for (const table of new Set(page.filter((s) => s.row.op !== 'D').map((s) => s.table))) {
+        current.set(table.name, await tx.getRows(table, page.filter((s) => s.table === table && s.row.op !== 'D').map((s) => s.pk)));
       }
-      const current = (await tx.getRows(s.table, [s.pk])).get(s.key);
-      if (!current) return; // deleted since; its delete follows in the capture
-      // An lww table's change wins or loses as a whole row, so it carries every column.
-      const whole = s.row.op === 'I' || s.table.policy === 'lww';
-      const cols = whole ? current : Object.fromEntries((s.row.cols ?? []).filter((c) => c in current).map((c) => [c, current[c]!]));
-      const change: Change = { table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols };
-      if (s.row.op === 'U' && whole) {
-        const colHlc = Object.fromEntries(Object.keys(cols).map((c) => [c, columnStamp(s.meta, c)]).filter(([, stamp]) => stamp !== s.hlc));
-        if (Object.keys(colHlc).length) change.colHlc = colHlc;
+      const log: Change[] = [];
+      for (const s of page) {
+        if (s.row.op === 'D') {
+          log.push({ table: s.table.name, pk: s.pk, op: 'D', hlc: s.hlc });
+          continue;
+        }
+        const row = current.get(s.table.name)?.get(s.key);
+        if (!row) continue; // deleted since; its delete follows in the capture
+        // An lww table's change wins or loses as a whole row, so it carries every column.
+        const whole = s.row.op === 'I' || s.table.policy === 'lww';
+        const cols = whole ? row : Object.fromEntries((s.row.cols ?? []).filter((c) => c in row).map((c) => [c, row[c]!]));
+        const change: Change = { table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols };
+        if (s.row.op === 'U' && whole) {
+          const colHlc = Object.fromEntries(Object.keys(cols).map((c) => [c, columnStamp(s.meta, c)]).filter(([, stamp]) => stamp !== s.hlc));
+          if (Object.keys(colHlc).length) change.colHlc = colHlc;
+        }
+        log.push(change);
       }
-      await tx.appendLog(change, null);
+      await tx.appendLogs(log.map((change) => ({ change, origin: null })));
     });
     const { maxSeq } = await tx.captureStats();
     if (maxSeq > 0) await tx.deleteCaptureThrough(maxSeq);
@@ -339,22 +347,17 @@ export class Hub {
     // Only when the log moved on since the node's cursor can a row have entries it has not applied.
     const behind = await tx.hasLogAfter(null, null, seenTo, origin);
     const results = await applyChanges(tx, this.catalogue.byName, changes);
-    let applied = 0;
-    let conflicts = 0;
+    await tx.appendLogs(results.flatMap((r) => (r.accepted ? [{ change: r.accepted, origin }] : [])));
     const at = this.#now();
+    const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c })));
+    for (const { r, c } of conflicts) {
+      await tx.addConflict({
+        table: r.change.table, pk: pkKey(r.change.pk), kind: c.kind, column: c.column,
+        lost: c.lost === undefined ? null : JSON.stringify(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc,
+        origin: c.kind === 'delete-updated' ? null : origin, rule: c.rule,
+      }, at);
+    }
     for (const r of results) {
-      if (r.accepted) {
-        await tx.appendLog(r.accepted, origin);
-        applied++;
-      }
-      for (const c of r.conflicts) {
-        conflicts++;
-        await tx.addConflict({
-          table: r.change.table, pk: pkKey(r.change.pk), kind: c.kind, column: c.column,
-          lost: c.lost === undefined ? null : JSON.stringify(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc,
-          origin: c.kind === 'delete-updated' ? null : origin, rule: c.rule,
-        }, at);
-      }
       // Restate the hub's row so the node converges to it where the node's
       // write lost, or where the row has log entries the node has not applied
       // yet: the node applies those after its own change, the hub before it,
@@ -364,7 +367,7 @@ export class Hub {
         await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
       }
     }
-    return { applied, conflicts };
+    return { applied: results.filter((r) => r.accepted).length, conflicts: conflicts.length };
   }
 
   async #restate(tx: Tx, table: TableSchema, change: Change): Promise<void> {

@@ -8,6 +8,9 @@ import { pushPending } from './push.ts';
 import { pullAll } from './pull.ts';
 import { takeSnapshot } from './snapshot.ts';
 
+/** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
+export const DEFAULT_PAGE_SIZE = 5000;
+
 export interface AgentOptions {
   /** the lab's wall clock; tests inject a skewed one */
   now?: () => number;
@@ -211,7 +214,7 @@ export class NodeAgent {
       catalogue: new Map(state.tables.map((t) => [t.name, t])),
       nodeId: state.nodeId,
       skewMs: now() - Date.now(),
-      pageSize: this.#opts.pageSize ?? 1000,
+      pageSize: this.#opts.pageSize ?? DEFAULT_PAGE_SIZE,
       progress: this.#opts.progress,
     };
   }

@@ -1,4 +1,5 @@
 import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
 
@@ -21,8 +22,16 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
   let pulled = 0;
   let holds = 0;
   let target = Number.POSITIVE_INFINITY;
+  let next: Promise<PullResponse> | null = null;
   for (;;) {
-    const page = await ctx.client.pull(cursor, ctx.pageSize);
+    const page = await (next ?? ctx.client.pull(cursor, ctx.pageSize));
+    next = null;
+    // The following page is fetched while this one is applied; it is
+    // dropped if this one is held back (it would be fetched again anyway).
+    if (page.more && page.cursor < Math.min(target, page.head)) {
+      next = ctx.client.pull(page.cursor, ctx.pageSize);
+      next.catch(() => {}); // awaited (and its failure thrown) on the next turn, or dropped
+    }
     const applied = await ctx.db.write(async (tx) => {
       // An app write to these rows has either committed (and is stamped and
       // seen as pending below) or waits until this page is applied.
@@ -50,6 +59,7 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       return true;
     });
     if (!applied) {
+      next = null;
       holds++;
       await pushFirst();
       continue;

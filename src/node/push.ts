@@ -1,5 +1,5 @@
 import { HLC_ZERO, pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import { coalesceRow, lockChangedRows, rowKey, type CapturedOp, type CaptureRow, stampCaptured } from '../engine/index.ts';
+import { coalesceRow, lockChangedRows, readMetas, rowKey, type CapturedOp, type CaptureRow, type RowValues, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -45,22 +45,27 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       if (!e) byRow.set(k, (e = { table: r.table, pk: r.pk, ops: [] }));
       e.ops.push({ op: r.op, cols: r.cols });
     }
+    const rows = [...byRow.values()].filter((e) => ctx.catalogue.has(e.table)); // others: tables the hub no longer syncs
+    const metas = await readMetas(tx, rows);
+    const current = new Map<string, Map<string, RowValues>>();
+    for (const name of metas.keys()) current.set(name, await tx.getRows(ctx.catalogue.get(name)!, rows.filter((e) => e.table === name).map((e) => e.pk)));
     const changes: Change[] = [];
-    for (const e of byRow.values()) {
-      const table = ctx.catalogue.get(e.table);
-      if (!table) continue; // a table the hub no longer syncs
+    const gone = new WriteBatch(tx);
+    for (const e of rows) {
+      const table = ctx.catalogue.get(e.table)!;
       const key = pkKey(e.pk);
-      const meta = (await tx.getMeta(table.name, [key])).get(key);
+      const meta = metas.get(table.name)!.get(key);
       if (!meta) throw new Error(`internal: captured row ${e.table} ${key} has no stamps; refusing to push without them`);
-      const current = (await tx.getRows(table, [e.pk])).get(key);
-      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, current, table.policy === 'lww');
+      const row = current.get(table.name)!.get(key);
+      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, row, table.policy === 'lww');
       if (c) changes.push(c);
-      else if ((!current || !meta.exists) && e.ops[0]!.op === 'I') {
+      else if ((!row || !meta.exists) && e.ops[0]!.op === 'I') {
         // Created and removed here before the hub ever had it: its local
         // tombstone must not beat a row another replica creates under the key.
-        await tx.putMeta(table.name, key, { exists: false, hlc: HLC_ZERO, colHlc: {} });
+        gone.putMeta(table.name, key, { exists: false, hlc: HLC_ZERO, colHlc: {} });
       }
     }
+    await gone.flush();
     // Remember what is about to be sent: if the reply is lost, the next
     // handshake tells whether the hub committed it.
     await writeNodeState(tx, { pushTo: maxSeq });

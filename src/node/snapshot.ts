@@ -1,5 +1,5 @@
 import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -85,12 +85,14 @@ async function clearUnpending(ctx: NodeContext, tx: Tx, tables: TableSchema[]): 
       await lockChangedRows(tx, ctx.catalogue, rows.map((r) => ({ table: t.name, pk: t.primaryKey.map((k) => r[k]!) })));
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       const pending = await pendingRows(tx);
+      const batch = new WriteBatch(tx);
       for (const r of rows) {
         const pk = t.primaryKey.map((k) => r[k]!);
         if (pending.has(rowKey(t.name, pk))) continue;
-        await tx.deleteRow(t, pk);
-        await tx.putMeta(t.name, pkKey(pk), { exists: false, hlc: GONE, colHlc: {} });
+        await batch.delete(t, pk);
+        batch.putMeta(t.name, pkKey(pk), { exists: false, hlc: GONE, colHlc: {} });
       }
+      await batch.flush();
       after = t.primaryKey.map((k) => rows[rows.length - 1]![k]);
     }
   }

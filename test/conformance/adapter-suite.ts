@@ -137,6 +137,42 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     assert.deepEqual(await capture(fx.adapter), []);
   });
 
+  test(`${dialect}: batched writes (multi-row upserts, deletes, stamps, log entries, capture stamps) equal the row-by-row ones`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await fx.adapter.installBookkeeping('hub'); // the change log
+    // 1,234 rows: full multi-row chunks and a remainder on every dialect; then half of them updated in place.
+    const rows = Array.from({ length: 1234 }, (_, i) => ({ id: `b${String(i).padStart(5, '0')}`, name: `n${i}` }));
+    const clock = new HlcClock('n');
+    await fx.adapter.write(async (tx) => {
+      await tx.upsertRows(parent, rows);
+      await tx.upsertRows(parent, rows.filter((_, i) => i % 2 === 0).map((r) => ({ ...r, name: `${r.name}!` })));
+      await tx.deleteRows(parent, rows.filter((_, i) => i % 3 === 0).map((r) => [r.id]));
+      await tx.putMetas('parent', rows.map((r, i) => [pkKey([r.id]), { exists: i % 3 !== 0, hlc: clock.tick(), colHlc: (i % 5 === 0 ? { name: clock.tick() } : {}) as Record<string, string> }] as const));
+      await tx.appendLogs(rows.slice(0, 700).map((r, i) => ({ change: { table: 'parent', pk: [r.id], op: 'I' as const, hlc: `000000000000001-${i.toString(16).padStart(8, '0')}-n`, cols: r }, origin: i % 2 ? 'n-1' : null })));
+    });
+    const back = await fx.adapter.read(async (tx) => ({
+      rows: await tx.getRows(parent, rows.map((r) => [r.id])),
+      metas: await tx.getMeta('parent', rows.map((r) => pkKey([r.id]))),
+      log: await tx.readLog({ after: 0, limit: 10_000, excludeOrigin: null, tables: ['parent'] }),
+    }));
+    rows.forEach((r, i) => {
+      assert.deepEqual(back.rows.get(pkKey([r.id])), i % 3 === 0 ? undefined : { id: r.id, name: i % 2 === 0 ? `${r.name}!` : r.name }, r.id);
+      assert.equal(back.metas.get(pkKey([r.id]))?.exists, i % 3 !== 0);
+      assert.equal(Object.keys(back.metas.get(pkKey([r.id]))!.colHlc).length, i % 5 === 0 ? 1 : 0);
+    });
+    assert.deepEqual(back.log.entries.map((e) => e.change.pk[0]), rows.slice(0, 700).map((r) => r.id), 'log entries in the order appended');
+    assert.deepEqual(back.log.entries.map((e) => e.seq), back.log.entries.map((_, i) => back.log.entries[0]!.seq + i), 'consecutive log sequence numbers');
+    // The app's writes, stamped in one batch.
+    const live = rows.filter((_, i) => i % 3 !== 0);
+    for (let i = 0; i < 450; i++) await fx.appExec(`UPDATE parent SET name = 'app${i}' WHERE id = '${live[i]!.id}'`);
+    const unstamped = await fx.adapter.read((tx) => tx.readCapture({ unstamped: true, limit: 10_000 }));
+    assert.equal(unstamped.length, 450);
+    await fx.adapter.write((tx) => tx.setCaptureStamps(unstamped.map((r, i) => ({ id: r.id, hlc: `h${i}`, seq: 1_000_000_000_000 + i }))));
+    const stamped = await fx.adapter.read((tx) => tx.readCapture({ afterSeq: 0, limit: 10_000 }));
+    assert.deepEqual(stamped.map((r) => [r.id, r.hlc, r.seq]), unstamped.map((r, i) => [r.id, `h${i}`, 1_000_000_000_000 + i]));
+  });
+
   test(`${dialect}: values round-trip exactly, written by the agent and by the app`, async (t) => {
     const { fx, tables } = await setup(t);
     const kinds = tables.get('kinds')!;
@@ -150,7 +186,7 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     await fx.appExec('INSERT INTO kinds (id, big, t) VALUES (9007199254740995, 9007199254740995, \'app\')');
     const clock = new HlcClock('n');
     const stamped: string[] = [];
-    await fx.adapter.write((tx) => stampCaptured(tx, clock, tables, 0, async (s) => { stamped.push(s.key); }));
+    await fx.adapter.write((tx) => stampCaptured(tx, clock, tables, 0, async (page) => { stamped.push(...page.map((s) => s.key)); }));
     const key = pkKey([{ $n: '9007199254740995' }]);
     assert.deepEqual(stamped, [key]);
     const row = (await fx.adapter.read((tx) => tx.getRows(kinds, [[{ $n: '9007199254740995' }]]))).get(key);

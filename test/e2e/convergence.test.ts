@@ -227,6 +227,8 @@ test('a lab that re-creates a row another lab deleted, while the website edits i
   insertItem(web, 2, 'lab-c');
   await a.agent.sync();
   a.app.prepare('DELETE FROM items WHERE id = ?').run(ID(2));
+  // A later millisecond: within one, the two labs' stamps would order by node id, at random.
+  await new Promise((r) => setTimeout(r, 5));
   b.app.prepare("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', 'again', 1, 'back')").run(ID(2));
   web.prepare("UPDATE items SET notes = 'website' WHERE id = ?").run(ID(2));
   await syncAll([a, b]);

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, ROOT, OIMS_CONFIG, queryAll } from '../helpers/fixtures.ts';
 import { delayProxy } from '../helpers/delay-proxy.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
-import { NodeAgent } from '../../src/node/agent.ts';
+import { DEFAULT_PAGE_SIZE, NodeAgent } from '../../src/node/agent.ts';
 import { addNode } from '../../src/hub/enrollment.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
@@ -32,7 +32,8 @@ test('a lab killed (SIGKILL) between the pages of a push: nothing is committed, 
   t.after(() => hub.close());
   const a = await joinNode(hub, dir, 'lab-a');
   await a.close();
-  addItems(a.path, 2500); // three pages of at most 1,000
+  const n = DEFAULT_PAGE_SIZE * 2 + 500; // three pages
+  addItems(a.path, n);
 
   const child = spawn(process.execPath, [BIN, 'sync', '--db', `sqlite:${a.path}`], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
@@ -44,9 +45,9 @@ test('a lab killed (SIGKILL) between the pages of a push: nothing is committed, 
   const db = new SqliteAdapter(a.path);
   t.after(() => db.close());
   const s = await (await NodeAgent.open(db)).sync();
-  assert.equal(s.pushed, 2500);
-  assert.equal(rowsOf(hub.dbPath, 'items').length, 2500);
-  assert.equal(count(hub.dbPath, "SELECT COUNT(*) AS n FROM _outpost_log WHERE tbl = 'items'"), 2500, 'each change entered the log once');
+  assert.equal(s.pushed, n);
+  assert.equal(rowsOf(hub.dbPath, 'items').length, n);
+  assert.equal(count(hub.dbPath, "SELECT COUNT(*) AS n FROM _outpost_log WHERE tbl = 'items'"), n, 'each change entered the log once');
   assert.equal(count(hub.dbPath, 'SELECT COUNT(*) AS n FROM _outpost_staging'), 0);
 });
 

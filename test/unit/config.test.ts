@@ -25,7 +25,7 @@ test('config: the OIMS example is valid, with defaults filled in', () => {
   assert.equal(c.tables.items!.direction, 'both');
   assert.equal(c.tables.items!.policy, 'merge');
   assert.equal(c.tables.labs!.direction, 'down');
-  assert.equal(c.limits.pullPage, 2000);
+  assert.equal(c.limits.pullPage, 5000);
 });
 
 test('config: errors name the bad field', () => {

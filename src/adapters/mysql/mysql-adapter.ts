@@ -110,7 +110,7 @@ function runner(conn: () => Conn): SqlRunner {
 
 /** A transaction on one MariaDB connection. */
 function mysqlTx(run: SqlRunner): Tx {
-  return new RowStoreTx(run, new MysqlRows(run));
+  return new RowStoreTx(run, new MysqlRows(run), { intParam: 'CAST(? AS SIGNED)' });
 }
 
 export class MysqlAdapter implements Adapter {

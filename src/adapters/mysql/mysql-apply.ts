@@ -7,6 +7,10 @@ import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 
 /** Keys per IN (…) list. */
 const CHUNK = 500;
+/** Rows per multi-row INSERT of stamps. */
+const ROWS_PER_STATEMENT = 1000;
+/** Parameters per multi-row INSERT of rows (mysql2 escapes them into the statement text). */
+const PARAMS_PER_STATEMENT = 20_000;
 
 /** A wire value as mysql2 binds it for this column (BigInt is written as bare digits). */
 export function bindValue(col: ColumnSchema | undefined, v: WireValue): unknown {
@@ -56,9 +60,9 @@ export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValu
   return out;
 }
 
-function chunks<T>(xs: readonly T[]): T[][] {
+function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
   const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += CHUNK) out.push(xs.slice(i, i + CHUNK));
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
   return out;
 }
 
@@ -104,11 +108,13 @@ export class MysqlRows {
     return out;
   }
 
-  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
-    await this.#db.run(
-      'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE ex = VALUES(ex), hlc = VALUES(hlc), col_hlc = VALUES(col_hlc)',
-      [table, key, ...metaToRow(m)],
-    );
+  async putMetas(table: string, entries: readonly (readonly [string, RowMeta])[]): Promise<void> {
+    for (const part of chunks(entries, ROWS_PER_STATEMENT)) {
+      await this.#db.run(
+        `INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES ${part.map(() => '(?, ?, ?, ?, ?)').join(', ')} ON DUPLICATE KEY UPDATE ex = VALUES(ex), hlc = VALUES(hlc), col_hlc = VALUES(col_hlc)`,
+        part.flatMap(([key, m]) => [table, key, ...metaToRow(m)]),
+      );
+    }
   }
 
   async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
@@ -130,14 +136,18 @@ export class MysqlRows {
     return out;
   }
 
-  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
-    const names = Object.keys(values);
+  async upsertRows(t: TableSchema, rows: readonly RowValues[]): Promise<void> {
+    const names = Object.keys(rows[0]!);
+    const cols = names.map((n) => this.#col(t, n));
     const rest = names.filter((n) => !t.primaryKey.includes(n));
     const update = rest.length ? rest.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ') : `${q(t.primaryKey[0]!)} = ${q(t.primaryKey[0]!)}`;
-    await this.#db.run(
-      `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ${update}`,
-      names.map((n) => bindValue(this.#col(t, n), values[n]!)),
-    );
+    const tuple = `(${names.map(() => '?').join(', ')})`;
+    for (const part of chunks(rows, Math.max(1, Math.floor(PARAMS_PER_STATEMENT / names.length)))) {
+      await this.#db.run(
+        `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES ${part.map(() => tuple).join(', ')} ON DUPLICATE KEY UPDATE ${update}`,
+        part.flatMap((r) => names.map((n, i) => bindValue(cols[i], r[n] ?? null))),
+      );
+    }
   }
 
   async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
@@ -149,8 +159,11 @@ export class MysqlRows {
     );
   }
 
-  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    await this.#db.run(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`, this.#keyBinds(t, pk));
+  async deleteRows(t: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void> {
+    for (const part of chunks(pks)) {
+      const { sql, params } = this.#keyIn(t, part);
+      await this.#db.run(`DELETE FROM ${q(t.name)} WHERE ${sql}`, params);
+    }
   }
 
   /** Keyset paging in key order; a multi-column "after" is spelled out so the range optimizer uses the key. */

@@ -9,6 +9,8 @@ type Queryable = Pick<pg.ClientBase, 'query'>;
 
 /** Keys per statement in getRows/lockRows (PostgreSQL takes at most 65535 parameters). */
 const KEYS_PER_STATEMENT = 500;
+/** Parameters per multi-row INSERT of rows. */
+const PARAMS_PER_STATEMENT = 30_000;
 
 /** A wire value as a pg parameter: integers beyond 2^53 as digits, bytes as a Buffer, the rest as they are. */
 export function bindValue(v: WireValue | undefined): unknown {
@@ -101,11 +103,15 @@ export class PgRows {
     return out;
   }
 
-  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
-    await this.#db.query(
-      'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tbl, pk) DO UPDATE SET ex = EXCLUDED.ex, hlc = EXCLUDED.hlc, col_hlc = EXCLUDED.col_hlc',
-      [table, key, ...metaToRow(m)],
-    );
+  async putMetas(table: string, entries: readonly (readonly [string, RowMeta])[]): Promise<void> {
+    for (const part of chunks(entries, KEYS_PER_STATEMENT * 4)) {
+      const rows = part.map(([key, m]) => [key, ...metaToRow(m)] as const);
+      // Arrays instead of one parameter per value: one short statement for any number of rows.
+      await this.#db.query(
+        'INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) SELECT $1, * FROM unnest($2::text[], $3::smallint[], $4::text[], $5::text[]) ON CONFLICT (tbl, pk) DO UPDATE SET ex = EXCLUDED.ex, hlc = EXCLUDED.hlc, col_hlc = EXCLUDED.col_hlc',
+        [table, rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), rows.map((r) => r[3])],
+      );
+    }
   }
 
   async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
@@ -126,15 +132,19 @@ export class PgRows {
     return out;
   }
 
-  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
-    const names = Object.keys(values);
+  async upsertRows(t: TableSchema, rows: readonly RowValues[]): Promise<void> {
+    const names = Object.keys(rows[0]!);
     const rest = names.filter((n) => !t.primaryKey.includes(n));
     const conflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${q(c)} = EXCLUDED.${q(c)}`).join(', ')}` : 'DO NOTHING';
-    // OVERRIDING SYSTEM VALUE: rows keep the key they have elsewhere, also in GENERATED ALWAYS identity columns.
-    await this.#db.query(
-      `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`,
-      names.map((n) => bindValue(values[n])),
-    );
+    for (const part of chunks(rows, Math.max(1, Math.floor(PARAMS_PER_STATEMENT / names.length)))) {
+      const params: unknown[] = [];
+      const tuples = part.map((r) => `(${names.map((n) => (params.push(bindValue(r[n])), `$${params.length}`)).join(', ')})`);
+      // OVERRIDING SYSTEM VALUE: rows keep the key they have elsewhere, also in GENERATED ALWAYS identity columns.
+      await this.#db.query(
+        `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) OVERRIDING SYSTEM VALUE VALUES ${tuples.join(', ')} ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`,
+        params,
+      );
+    }
   }
 
   async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
@@ -145,8 +155,11 @@ export class PgRows {
     await this.#db.query(`UPDATE ${q(t.name)} SET ${sets} WHERE ${where}`, [...names.map((n) => bindValue(values[n])), ...pk.map(bindValue)]);
   }
 
-  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    await this.#db.query(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c, i) => `${q(c)} = $${i + 1}`).join(' AND ')}`, pk.map(bindValue));
+  async deleteRows(t: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void> {
+    for (const part of chunks(pks, KEYS_PER_STATEMENT)) {
+      const params: unknown[] = [];
+      await this.#db.query(`DELETE FROM ${q(t.name)} WHERE ${keyIn(t, part, params)}`, params);
+    }
   }
 
   async scanRows(t: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {

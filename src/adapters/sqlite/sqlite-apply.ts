@@ -38,6 +38,28 @@ export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValu
   return out;
 }
 
+/** Rows per multi-row statement; a remainder goes row by row, so only two statements per shape are prepared. */
+const ROWS_PER_STATEMENT = 100;
+
+/** `(?, ?), (?, ?)`: n rows of `width` parameters. */
+function marks(n: number, width: number): string {
+  const one = `(${Array(width).fill('?').join(', ')})`;
+  return Array(n).fill(one).join(', ');
+}
+
+/** Run a statement over many rows: full chunks as multi-row statements, the rest one row at a time. */
+function runChunked<T>(st: StatementCache, items: readonly T[], sql: (rows: number) => string, bind: (item: T) => unknown[]): void {
+  let i = 0;
+  if (items.length >= ROWS_PER_STATEMENT) {
+    const many = st.get(sql(ROWS_PER_STATEMENT));
+    for (; i + ROWS_PER_STATEMENT <= items.length; i += ROWS_PER_STATEMENT) many.run(...items.slice(i, i + ROWS_PER_STATEMENT).flatMap(bind));
+  }
+  if (i < items.length) {
+    const one = st.get(sql(1));
+    for (; i < items.length; i++) one.run(...bind(items[i]!));
+  }
+}
+
 /** Reads and writes of synced rows and their stamps, inside an open transaction (better-sqlite3 is synchronous). */
 export class SqliteRows implements RowStore {
   readonly #st: StatementCache;
@@ -59,10 +81,8 @@ export class SqliteRows implements RowStore {
     return out;
   }
 
-  async putMeta(table: string, key: string, m: RowMeta): Promise<void> {
-    this.#st
-      .get('INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tbl, pk) DO UPDATE SET ex = excluded.ex, hlc = excluded.hlc, col_hlc = excluded.col_hlc')
-      .run(table, key, ...metaToRow(m));
+  async putMetas(table: string, entries: readonly (readonly [string, RowMeta])[]): Promise<void> {
+    runChunked(this.#st, entries, (n) => `INSERT INTO _outpost_rows (tbl, pk, ex, hlc, col_hlc) VALUES ${marks(n, 5)} ON CONFLICT (tbl, pk) DO UPDATE SET ex = excluded.ex, hlc = excluded.hlc, col_hlc = excluded.col_hlc`, ([key, m]) => [table, key, ...metaToRow(m)]);
   }
 
   async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
@@ -75,13 +95,13 @@ export class SqliteRows implements RowStore {
     return out;
   }
 
-  async upsertRow(t: TableSchema, values: RowValues): Promise<void> {
-    const names = Object.keys(values);
+  async upsertRows(t: TableSchema, rows: readonly RowValues[]): Promise<void> {
+    const names = Object.keys(rows[0]!);
     const rest = names.filter((n) => !t.primaryKey.includes(n));
     const conflict = rest.length ? `DO UPDATE SET ${rest.map((c) => `${q(c)} = excluded.${q(c)}`).join(', ')}` : 'DO NOTHING';
-    this.#st
-      .get(`INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`)
-      .run(...names.map((n) => bindValue(values[n]!)));
+    const head = `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES`;
+    const tail = `ON CONFLICT (${t.primaryKey.map(q).join(', ')}) ${conflict}`;
+    runChunked(this.#st, rows, (n) => `${head} ${marks(n, names.length)} ${tail}`, (r) => names.map((n) => bindValue(r[n] ?? null)));
   }
 
   async updateRow(t: TableSchema, pk: readonly WireValue[], values: RowValues): Promise<void> {
@@ -92,8 +112,9 @@ export class SqliteRows implements RowStore {
       .run(...names.map((n) => bindValue(values[n]!)), ...pk.map(bindValue));
   }
 
-  async deleteRow(t: TableSchema, pk: readonly WireValue[]): Promise<void> {
-    this.#st.get(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`).run(...pk.map(bindValue));
+  async deleteRows(t: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void> {
+    const st = this.#st.get(`DELETE FROM ${q(t.name)} WHERE ${t.primaryKey.map((c) => `${q(c)} = ?`).join(' AND ')}`);
+    for (const pk of pks) st.run(...pk.map(bindValue));
   }
 
   async scanRows(t: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]> {
