@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { naiveCopy } from '../baselines.ts';
 import { startCluster } from '../cluster.ts';
-import { itemRows } from '../data.ts';
+import { itemRows, type ItemRow } from '../data.ts';
 import { serverDatabase, sqliteDatabase, tempDir } from '../databases.ts';
 import { withScope } from '../scope.ts';
 import type { Sample } from '../stats.ts';
@@ -46,7 +46,7 @@ export const versus: FigureGroup = {
             sample.naivePull = await naiveCopy(cluster.hubDb, sqliteDatabase(join(cluster.dir, `naive-${run}.db`)), ids, onProgress);
           });
         }
-        const pouch = ctx.wants('pouchdb') ? await pouchRun(run, n, ctx) : null;
+        const pouch = ctx.wants('pouchdb') ? await pouchRun(run, rows, ctx) : null;
         if (pouch) Object.assign(sample, { pouchPush: pouch.pushSeconds, pouchPull: pouch.pullSeconds });
         samples.push(sample);
       }
@@ -81,27 +81,28 @@ export const versus: FigureGroup = {
 /**
  * bench/peers/pouchdb.ts, built separately, exports
  * `measurePouchDB(rows, dir, onProgress?) => Promise<{ pushSeconds, pullSeconds }>`.
- * Until it is there, the PouchDB figure is skipped with a note.
+ * Without it, the PouchDB figure is skipped with a note.
  */
-type MeasurePouchDB = (rows: number, dir: string, onProgress?: (done: number, total?: number) => void) => Promise<{ pushSeconds: number; pullSeconds: number }>;
+type MeasurePouchDB = (rows: readonly ItemRow[], dir: string, onProgress?: (done: number, total: number) => void) => Promise<{ pushSeconds: number; pullSeconds: number }>;
+type PouchSeconds = { pushSeconds: number; pullSeconds: number } | null;
 
 const POUCHDB_PEER = new URL('../peers/pouchdb.ts', import.meta.url);
 const POUCHDB_MISSING = 'PouchDB comparison: bench/peers/pouchdb.ts missing';
-/** One PouchDB measurement per run index and size, shared by both hubs (it does not involve the hub). */
-const pouchRuns = new Map<string, Promise<{ pushSeconds: number; pullSeconds: number } | null>>();
+/** One PouchDB measurement per run (the same rows on both hubs), shared by both hubs' tables: the hub plays no part in it. */
+const pouchRuns = new Map<string, Promise<PouchSeconds>>();
 
-function pouchRun(run: number, rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
-  const key = `${run}/${rows}`;
+function pouchRun(run: number, rows: ItemRow[], ctx: FigureContext): Promise<PouchSeconds> {
+  const key = `${run}/${rows.length}`;
   let measured = pouchRuns.get(key);
   if (!measured) pouchRuns.set(key, (measured = measurePouchRun(run, rows, ctx)));
   return measured;
 }
 
-async function measurePouchRun(run: number, rows: number, ctx: FigureContext): Promise<{ pushSeconds: number; pullSeconds: number } | null> {
+async function measurePouchRun(run: number, rows: ItemRow[], ctx: FigureContext): Promise<PouchSeconds> {
   if (!existsSync(POUCHDB_PEER)) {
     if (run === 0) ctx.progress.note(POUCHDB_MISSING);
     return null;
   }
   const { measurePouchDB } = (await import(POUCHDB_PEER.href)) as { measurePouchDB: MeasurePouchDB };
-  return withScope((scope) => measurePouchDB(rows, tempDir(scope), (done, total) => ctx.progress.detail(done, total ?? rows, 'rows, PouchDB')));
+  return withScope((scope) => measurePouchDB(rows, tempDir(scope), (done, total) => ctx.progress.detail(done, total, 'documents, PouchDB push then pull')));
 }
