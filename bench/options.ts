@@ -24,7 +24,8 @@ const QUICK_REPEAT = 1;
 export const USAGE = `npm run bench -- [--quick] [--repeat K] [--rows N] [--snapshot-rows N] [--small-rows N]
                      [--hub mysql|postgres|both] [--only FIGURE[,FIGURE…]]
 
-FIGURE: push, pull, snapshot, capture, wire (wire-rows, wire-update), naive, pouchdb
+FIGURE: push, pull, naive, pouchdb (together: throughput), snapshot,
+        wire-rows, wire-update (together: wire), capture
 --repeat: runs per figure, the median is reported (default ${FULL_REPEAT}; --quick: ${QUICK_REPEAT})
 --quick: ${QUICK.rows} / ${QUICK.snapshotRows} / ${QUICK.smallRows} rows, printed only (bench/RESULTS.md is left alone)`;
 

@@ -11,18 +11,25 @@
 import type { ServerDialect } from './app-db.ts';
 import { capture } from './figures/capture.ts';
 import { HUB_NAMES, missingRow, type FigureContext, type FigureGroup, type FigureRow } from './figures/figure.ts';
+import { pairGroup } from './figures/pair.ts';
 import { pushPull } from './figures/push-pull.ts';
 import { snapshot } from './figures/snapshot.ts';
 import { versus } from './figures/versus.ts';
 import { wire } from './figures/wire.ts';
 import { describeMachine } from './machine.ts';
-import { parseOptions, type Options } from './options.ts';
+import { parseOptions } from './options.ts';
 import { Progress } from './progress.ts';
 import { RESULTS_FILE, renderReport, writeResults, type Section } from './results.ts';
 import { cleanUpOnSignals } from './scope.ts';
 import { medians } from './stats.ts';
 
-const GROUPS: FigureGroup[] = [pushPull, snapshot, wire, versus, capture];
+const GROUPS: FigureGroup[] = [
+  // one pair of nodes for both: each run pushes and pulls N rows, then the smaller N the comparisons use
+  pairGroup('throughput', [pushPull, versus]),
+  snapshot,
+  pairGroup('bytes', [wire], { proxy: true }),
+  capture,
+];
 
 const options = parseOptions(process.argv.slice(2));
 cleanUpOnSignals();
@@ -31,19 +38,15 @@ if (groups.length === 0) throw new Error(`bench: --only names no figure (${[...o
 
 const machine = await describeMachine();
 const runsOf = (g: FigureGroup): number => (g.once ? 1 : options.hubs.length);
-const progress = new Progress(groups.reduce((n, g) => n + runsOf(g) * g.steps(options.repeat), 0));
+/** Whether the run asked for `figure` of `group` (every figure, without --only; asking for a group asks for its figures). */
+const wantsOf = (group: FigureGroup) => (figure: string): boolean => !options.only || options.only.has(figure) || options.only.has(group.names[0]!);
+const progress = new Progress(groups.reduce((n, g) => n + runsOf(g) * g.steps(options.repeat, wantsOf(g)), 0));
 const notes = new Set<string>();
 let failed = false;
 
 /** The rows of one group on one hub; a failure becomes a row saying so, and the run goes on. */
-async function measure(group: FigureGroup, hub: ServerDialect, opts: Options): Promise<FigureRow[]> {
-  const ctx: FigureContext = {
-    hub,
-    sizes: opts.sizes,
-    repeat: opts.repeat,
-    progress,
-    wants: (figure) => !opts.only || opts.only.has(figure) || opts.only.has(group.names[0]!),
-  };
+async function measure(group: FigureGroup, hub: ServerDialect): Promise<FigureRow[]> {
+  const ctx: FigureContext = { hub, sizes: options.sizes, repeat: options.repeat, progress, wants: wantsOf(group) };
   try {
     const rows = group.report(medians(await group.measure(ctx)), ctx);
     for (const note of group.notes?.(ctx) ?? []) notes.add(note);
@@ -58,12 +61,12 @@ async function measure(group: FigureGroup, hub: ServerDialect, opts: Options): P
 const sections: Section[] = [];
 for (const hub of options.hubs) {
   const rows: FigureRow[] = [];
-  for (const group of groups.filter((g) => !g.once)) rows.push(...(await measure(group, hub, options)));
+  for (const group of groups.filter((g) => !g.once)) rows.push(...(await measure(group, hub)));
   if (rows.length) sections.push({ title: `${HUB_NAMES[hub]} hub, SQLite nodes`, rows, notes: [] });
 }
 for (const group of groups.filter((g) => g.once)) {
   const hub = options.hubs[0]!;
-  sections.push({ title: `${group.once!.title} (joined to the ${HUB_NAMES[hub]} hub)`, rows: await measure(group, hub, options), notes: [] });
+  sections.push({ title: `${group.once!.title} (joined to the ${HUB_NAMES[hub]} hub)`, rows: await measure(group, hub), notes: [] });
 }
 progress.done();
 

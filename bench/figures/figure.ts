@@ -34,8 +34,8 @@ export interface FigureGroup {
   names: string[];
   /** measured once per run, with the first hub, and reported in a section of its own (its figures do not depend on the hub) */
   once?: { title: string };
-  /** how many progress steps `measure` takes */
-  steps(repeat: number): number;
+  /** how many progress steps `measure` takes, for the figures the run wants */
+  steps(repeat: number, wants: (figure: string) => boolean): number;
   measure(ctx: FigureContext): Promise<Sample[]>;
   report(m: Sample, ctx: FigureContext): FigureRow[];
   /** how it measured, for the report's notes */

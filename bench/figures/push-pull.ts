@@ -1,8 +1,8 @@
 /**
- * Figures 1 and 2, push and pull throughput. Two SQLite nodes join an empty
- * hub; in each run the app inserts N new rows on one (better-sqlite3, one
- * transaction), `outpost sync` there pushes them and `outpost sync` on the
- * other pulls them (each figure the durationMs the CLI reports).
+ * Figures 1 and 2, push and pull throughput: in each run the app inserts N
+ * new rows on the pusher (better-sqlite3, one transaction), `outpost sync`
+ * there pushes them and `outpost sync` on the puller pulls them (each figure
+ * the durationMs the CLI reports).
  *
  * Baselines, on the same N rows and the same database server: raw 1,000-row
  * upserts into a fresh database with the OIMS schema, then the raw pipeline
@@ -11,46 +11,36 @@
  */
 import { join } from 'node:path';
 import { rawPipeline, rawUpsert } from '../baselines.ts';
-import { startCluster } from '../cluster.ts';
 import { itemRows } from '../data.ts';
 import { serverDatabase, sqliteDatabase } from '../databases.ts';
 import { withScope } from '../scope.ts';
-import type { Sample } from '../stats.ts';
 import { pushThenPull } from './sync-rows.ts';
-import { count, HUB_NAMES, speedRow, type FigureContext, type FigureGroup } from './figure.ts';
+import { count, HUB_NAMES, speedRow, type FigureRow } from './figure.ts';
+import type { PairFigure } from './pair.ts';
 
 const SEED = 1;
 
-export const pushPull: FigureGroup = {
+export const pushPull: PairFigure = {
   names: ['push-pull', 'push', 'pull'],
-  steps: (repeat) => repeat,
+  label: (ctx) => `${HUB_NAMES[ctx.hub]} hub · push and pull ${count(ctx.sizes.rows)} rows`,
 
-  measure: (ctx) =>
-    withScope(async (scope) => {
-      const n = ctx.sizes.rows;
-      const cluster = await startCluster(scope, ctx.hub);
-      const [pusher, puller] = await Promise.all([cluster.join('pusher'), cluster.join('puller')]);
-      const samples: Sample[] = [];
-      for (let run = 0; run < ctx.repeat; run++) {
-        ctx.progress.step(`${HUB_NAMES[ctx.hub]} hub · push and pull ${count(n)} rows · run ${run + 1}/${ctx.repeat}`);
-        const rows = [...itemRows(n, run * n, SEED)];
-        const outpost = await pushThenPull(pusher, puller, rows);
-        const baseline = await withScope(async (s) => {
-          const db = await serverDatabase(s, ctx.hub, { schema: true });
-          const upsert = await rawUpsert(db, rows, (done) => ctx.progress.detail(done, n));
-          const pipeline = await rawPipeline(db, sqliteDatabase(join(cluster.dir, `raw-${run}.db`)), (done) => ctx.progress.detail(done, n));
-          return { upsert, pipeline };
-        });
-        samples.push({ push: outpost.push, pull: outpost.pull, pushBaseline: baseline.upsert, pullBaseline: baseline.pipeline });
-      }
-      return samples;
-    }),
-
-  report: (m, ctx: FigureContext) => {
+  async measure(ctx, { cluster, pusher, puller }, run) {
     const n = ctx.sizes.rows;
-    return [
-      ...(ctx.wants('push') ? [speedRow(`push: ${count(n)} rows, SQLite node → hub`, n, m.push!, { name: 'raw 1,000-row upserts', seconds: m.pushBaseline! }, 0.7)] : []),
-      ...(ctx.wants('pull') ? [speedRow(`pull: ${count(n)} rows, hub → SQLite node`, n, m.pull!, { name: 'raw SELECT stream + 1,000-row SQLite upserts', seconds: m.pullBaseline! }, 0.7)] : []),
-    ];
+    const rows = [...itemRows(n, run * n, SEED)];
+    const outpost = await pushThenPull(pusher, puller, rows);
+    return withScope(async (scope) => {
+      const db = await serverDatabase(scope, ctx.hub, { schema: true });
+      const pushBaseline = await rawUpsert(db, rows, (done) => ctx.progress.detail(done, n, 'rows, raw upserts'));
+      const pullBaseline = await rawPipeline(db, sqliteDatabase(join(cluster.dir, `raw-${run}.db`)), (done) => ctx.progress.detail(done, n, 'rows, raw pipeline'));
+      return { push: outpost.push, pull: outpost.pull, pushBaseline, pullBaseline };
+    });
+  },
+
+  report(m, ctx) {
+    const n = ctx.sizes.rows;
+    const rows: FigureRow[] = [];
+    if (ctx.wants('push')) rows.push(speedRow(`push: ${count(n)} rows, SQLite node → hub`, n, m.push!, { name: 'raw 1,000-row upserts', seconds: m.pushBaseline! }, 0.7));
+    if (ctx.wants('pull')) rows.push(speedRow(`pull: ${count(n)} rows, hub → SQLite node`, n, m.pull!, { name: 'raw SELECT stream + 1,000-row SQLite upserts', seconds: m.pullBaseline! }, 0.7));
+    return rows;
   },
 };

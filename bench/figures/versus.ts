@@ -1,63 +1,54 @@
 /**
- * Figures 7 and 8, Outpost against other ways of moving the same N rows
- * (a smaller N: the naive loop is slow). In each run the app inserts N rows
- * on one SQLite node, which pushes them; another pulls them (as in figures
- * 1 and 2). Then, on the same rows:
+ * Figures 7 and 8, Outpost against other ways of moving the same N rows (a
+ * smaller N: the naive loop is slow). In each run the app inserts N new rows
+ * on the pusher, which pushes them, and the puller pulls them (as in
+ * figures 1 and 2); then, on the same rows:
  *
  *   naive    per row, SELECT it on the source and upsert it on the other
- *            side, each its own round trip and commit: node file → a fresh
- *            hub-schema database (push), hub database → a fresh SQLite file (pull)
+ *            side, each its own round trip and commit
  *   pouchdb  PouchDB replicating N documents (bench/peers/pouchdb.ts, built
  *            separately; measured once per run and shown in each hub's table)
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { naiveCopy } from '../baselines.ts';
-import { startCluster } from '../cluster.ts';
 import { itemRows, type ItemRow } from '../data.ts';
 import { serverDatabase, sqliteDatabase, tempDir } from '../databases.ts';
 import { withScope } from '../scope.ts';
 import type { Sample } from '../stats.ts';
 import { pushThenPull } from './sync-rows.ts';
-import { count, HUB_NAMES, missingRow, speedRow, type FigureContext, type FigureGroup, type FigureRow } from './figure.ts';
+import { count, HUB_NAMES, missingRow, speedRow, type FigureContext, type FigureRow } from './figure.ts';
+import type { PairFigure } from './pair.ts';
 
 const SEED = 7;
 
-export const versus: FigureGroup = {
+export const versus: PairFigure = {
   names: ['versus', 'naive', 'pouchdb'],
-  steps: (repeat) => repeat,
+  label: (ctx) => `${HUB_NAMES[ctx.hub]} hub · ${count(ctx.sizes.smallRows)} rows: Outpost, the naive loop, PouchDB`,
 
-  measure: (ctx) =>
-    withScope(async (scope) => {
-      const n = ctx.sizes.smallRows;
-      const cluster = await startCluster(scope, ctx.hub);
-      const [pusher, puller] = await Promise.all([cluster.join('pusher'), cluster.join('puller')]);
-      const samples: Sample[] = [];
-      for (let run = 0; run < ctx.repeat; run++) {
-        ctx.progress.step(`${HUB_NAMES[ctx.hub]} hub · ${count(n)} rows: Outpost, the naive loop, PouchDB · run ${run + 1}/${ctx.repeat}`);
-        const rows = [...itemRows(n, run * n, SEED)];
-        const ids = rows.map((r) => r.id as string);
-        const outpost = await pushThenPull(pusher, puller, rows);
-        const sample: Sample = { push: outpost.push, pull: outpost.pull };
-        if (ctx.wants('naive')) {
-          await withScope(async (s) => {
-            const onProgress = (done: number): void => ctx.progress.detail(done, n, 'rows, naive loop');
-            sample.naivePush = await naiveCopy(pusher.db, await serverDatabase(s, ctx.hub, { schema: true }), ids, onProgress);
-            sample.naivePull = await naiveCopy(cluster.hubDb, sqliteDatabase(join(cluster.dir, `naive-${run}.db`)), ids, onProgress);
-          });
-        }
-        const pouch = ctx.wants('pouchdb') ? await pouchRun(run, rows, ctx) : null;
-        if (pouch) Object.assign(sample, { pouchPush: pouch.pushSeconds, pouchPull: pouch.pullSeconds });
-        samples.push(sample);
-      }
-      return samples;
-    }),
+  async measure(ctx, { cluster, pusher, puller }, run) {
+    const n = ctx.sizes.smallRows;
+    const rows = [...itemRows(n, run * n, SEED)];
+    const ids = rows.map((r) => r.id as string);
+    const outpost = await pushThenPull(pusher, puller, rows);
+    const sample: Sample = { push: outpost.push, pull: outpost.pull };
+    if (ctx.wants('naive')) {
+      await withScope(async (scope) => {
+        const onProgress = (done: number): void => ctx.progress.detail(done, n, 'rows, naive loop');
+        sample.naivePush = await naiveCopy(pusher.db, await serverDatabase(scope, ctx.hub, { schema: true }), ids, onProgress);
+        sample.naivePull = await naiveCopy(cluster.hubDb, sqliteDatabase(join(cluster.dir, `naive-${run}.db`)), ids, onProgress);
+      });
+    }
+    const pouch = ctx.wants('pouchdb') ? await pouchRun(run, rows, ctx) : null;
+    if (pouch) Object.assign(sample, { pouchPush: pouch.pushSeconds, pouchPull: pouch.pullSeconds });
+    return sample;
+  },
 
-  report: (m, ctx) => {
+  report(m, ctx) {
     const n = ctx.sizes.smallRows;
     const rows: FigureRow[] = [];
-    if (ctx.wants('naive')) {
-      rows.push(speedRow(`versus naive, push: ${count(n)} rows, SQLite node → hub`, n, m.push!, { name: 'per-row SELECT + upsert', seconds: m.naivePush! }, 10));
+    if (m.naivePush !== undefined) {
+      rows.push(speedRow(`versus naive, push: ${count(n)} rows, SQLite node → hub`, n, m.push!, { name: 'per-row SELECT + upsert', seconds: m.naivePush }, 10));
       rows.push(speedRow(`versus naive, pull: ${count(n)} rows, hub → SQLite node`, n, m.pull!, { name: 'per-row SELECT + upsert', seconds: m.naivePull! }, 10));
     }
     if (ctx.wants('pouchdb')) {
@@ -71,8 +62,9 @@ export const versus: FigureGroup = {
   },
 
   notes: (ctx) => [
-    `Versus naive and PouchDB: ${count(ctx.sizes.smallRows)} rows (a smaller N), with Outpost's push and pull of the same rows measured in the same runs. ` +
-      'The naive loop selects each row on the source and upserts it on the other side, one round trip and one commit each. PouchDB is measured once per run and shown in both hubs\' tables.',
+    `Versus naive and PouchDB: ${count(ctx.sizes.smallRows)} rows (a smaller N), with Outpost's push and pull of the same rows measured in the same runs, on the nodes of the push and pull figures. ` +
+      "The naive loop selects each row on the source and upserts it on the other side, one round trip and one commit each: node file → a fresh database of the hub's schema, hub database → a fresh SQLite file. " +
+      "PouchDB (bench/peers/pouchdb.ts: PouchDB replicating to and from an express-pouchdb server on 127.0.0.1) is measured once per run on the same rows and shown in both hubs' tables.",
   ],
 };
 
