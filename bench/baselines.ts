@@ -14,7 +14,7 @@
  * SQLite adapter uses.
  */
 import mysql from 'mysql2';
-import { openAppDb } from './app-db.ts';
+import { dialectOf, openAppDb } from './app-db.ts';
 import type { ItemRow } from './data.ts';
 import { BATCH_ROWS, chunks, itemValues, selectItemSql, selectItemsSql, upsertBatch, upsertItemsSql, writeBatches, type Batch } from './items-sql.ts';
 import { seconds } from './stats.ts';
@@ -34,20 +34,23 @@ export async function rawUpsert(url: string, rows: ItemRow[], onProgress?: OnPro
 
 /** Seconds to copy every item of the hub database `from` into the SQLite database `to` (which has the schema). */
 export async function rawPipeline(from: string, to: string, onProgress?: OnProgress): Promise<number> {
-  const target = await openAppDb(to);
-  const source = from.startsWith('mysql') ? await mysqlItemStream(from) : await postgresItemStream(from);
+  const source = dialectOf(from) === 'mysql' ? await mysqlItemStream(from) : await postgresItemStream(from);
   try {
-    return await seconds(async () => {
-      let done = 0;
-      for await (const chunk of source.items()) {
-        const batch: Batch = { sql: upsertItemsSql('sqlite', chunk.length), params: chunk.flat(), rows: chunk.length };
-        await writeBatches(target, [batch]);
-        onProgress?.((done += chunk.length));
-      }
-    });
+    const target = await openAppDb(to);
+    try {
+      return await seconds(async () => {
+        let done = 0;
+        for await (const chunk of source.items()) {
+          const batch: Batch = { sql: upsertItemsSql('sqlite', chunk.length), params: chunk.flat(), rows: chunk.length };
+          await writeBatches(target, [batch]);
+          onProgress?.((done += chunk.length));
+        }
+      });
+    } finally {
+      await target.close();
+    }
   } finally {
     await source.close();
-    await target.close();
   }
 }
 
@@ -98,19 +101,22 @@ async function postgresItemStream(url: string): Promise<ItemStream> {
 /** Seconds to copy the items with `ids` from database `from` to database `to`, one row and one commit at a time. */
 export async function naiveCopy(from: string, to: string, ids: string[], onProgress?: OnProgress): Promise<number> {
   const source = await openAppDb(from);
-  const target = await openAppDb(to);
-  const upsertOne = upsertItemsSql(target.dialect, 1);
   try {
-    return await seconds(async () => {
-      for (let i = 0; i < ids.length; i++) {
-        const [row] = await source.all(selectItemSql, [ids[i]]);
-        if (!row) throw new Error(`bench: item ${ids[i]} is missing from ${from}`);
-        await target.run(upsertOne, itemValues(row, target.dialect));
-        if (i % 100 === 99) onProgress?.(i + 1);
-      }
-    });
+    const target = await openAppDb(to);
+    const upsertOne = upsertItemsSql(target.dialect, 1);
+    try {
+      return await seconds(async () => {
+        for (let i = 0; i < ids.length; i++) {
+          const [row] = await source.all(selectItemSql, [ids[i]]);
+          if (!row) throw new Error(`bench: item ${ids[i]} is missing from ${from}`);
+          await target.run(upsertOne, itemValues(row, target.dialect));
+          if (i % 100 === 99) onProgress?.(i + 1);
+        }
+      });
+    } finally {
+      await target.close();
+    }
   } finally {
     await source.close();
-    await target.close();
   }
 }

@@ -41,6 +41,7 @@ export function renderReport(r: Report): string {
     '',
     `Machine: ${machineLine(r.machine)}.`,
     '',
+    ...(r.quick ? ['A `--quick` run: small sizes and one run per figure, to check that everything works; not figures to quote.', ''] : []),
     `Rows: ${count(r.sizes.rows)} for push and pull, ${count(r.sizes.snapshotRows)} for the snapshot, ${count(r.sizes.smallRows)} for capture overhead, bytes on the wire and the naive and PouchDB comparisons (deterministic OIMS \`items\` rows of about 350 bytes, bench/data.ts). ` +
       `Each figure is the median of ${r.repeat} runs; every baseline was measured in the same runs, on the same database server. ` +
       'The hub and every node are separate `outpost` processes talking HTTP on 127.0.0.1; Outpost times are the `durationMs` each command reports (no process start-up).',
