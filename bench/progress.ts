@@ -45,6 +45,14 @@ export class Progress {
     }
   }
 
+  /** What the current step is doing now (a CLI command, a baseline): shown until the next detail. */
+  activity(what: string): void {
+    this.#detail = what;
+    if (this.#tty) this.#draw(true);
+    else process.stderr.write(`  … ${what}\n`);
+    this.#lastLog = Date.now();
+  }
+
   /** Print a line without breaking the bar. */
   note(line: string): void {
     if (this.#tty) process.stderr.write('\r\x1b[K');

@@ -27,7 +27,7 @@ export const pushPull: PairFigure = {
   async measure(ctx, { cluster, pusher, puller }, run) {
     const n = ctx.sizes.rows;
     const rows = [...itemRows(n, run * n, SEED)];
-    const outpost = await pushThenPull(pusher, puller, rows);
+    const outpost = await pushThenPull(ctx.progress, pusher, puller, rows);
     return withScope(async (scope) => {
       const db = await serverDatabase(scope, ctx.hub, { schema: true });
       const pushBaseline = await rawUpsert(db, rows, (done) => ctx.progress.detail(done, n, 'rows, raw upserts'));

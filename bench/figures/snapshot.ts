@@ -38,6 +38,7 @@ export const snapshot: FigureGroup = {
       for (let run = 0; run < ctx.repeat; run++) {
         ctx.progress.step(`${hub} hub · snapshot of ${count(n)} rows into an empty node · run ${run + 1}/${ctx.repeat}`);
         cluster.hub.memory.reset();
+        ctx.progress.activity('outpost join: the snapshot');
         const node = await cluster.join(`snapshot-${run}`);
         const hubRss = cluster.hub.memory.peakBytes();
         if (node.joined.snapshotRows < n) throw new Error(`bench: the snapshot held ${node.joined.snapshotRows} rows, expected at least ${n}`);

@@ -30,7 +30,7 @@ export const versus: PairFigure = {
     const n = ctx.sizes.smallRows;
     const rows = [...itemRows(n, run * n, SEED)];
     const ids = rows.map((r) => r.id as string);
-    const outpost = await pushThenPull(pusher, puller, rows);
+    const outpost = await pushThenPull(ctx.progress, pusher, puller, rows);
     const sample: Sample = { push: outpost.push, pull: outpost.pull };
     if (ctx.wants('naive')) {
       await withScope(async (scope) => {

@@ -13,6 +13,7 @@
 import { gzipSync } from 'node:zlib';
 import { itemRows, type ItemRow } from '../data.ts';
 import { updateQuantities } from '../items-sql.ts';
+import type { Progress } from '../progress.ts';
 import { bytesBetween, type CountingProxy } from '../proxy.ts';
 import { asApp, expect, pushThenPull } from './sync-rows.ts';
 import { costRow, count, formatNumber, HUB_NAMES, limitRow, type FigureRow } from './figure.ts';
@@ -32,14 +33,14 @@ export const wire: PairFigure = {
     const rows = [...itemRows(n, run * n, SEED)];
     const start = proxy.counts();
     let between = start;
-    await pushThenPull(pair.pusher, pair.puller, rows, () => (between = proxy.counts()));
+    await pushThenPull(ctx.progress, pair.pusher, pair.puller, rows, () => (between = proxy.counts()));
     const pulled = proxy.counts();
     const updated = rows.slice(0, UPDATES);
     return {
       push: bytesBetween(start, between),
       pull: bytesBetween(between, pulled),
       rowsBaseline: gzipNdjson(rows),
-      perUpdate: (await updateBytes(proxy, pair, updated)) / UPDATES,
+      perUpdate: (await updateBytes(ctx.progress, proxy, pair, updated)) / UPDATES,
       perUpdateBaseline: gzipNdjson(updated.map((r, i) => ({ id: r.id, quantity: newQuantity(i) }))) / UPDATES,
     };
   },
@@ -66,8 +67,9 @@ export const wire: PairFigure = {
 };
 
 /** The app changes one column of each of `rows` on the pusher: the bytes of the sync that pushes them. */
-async function updateBytes(proxy: CountingProxy, { pusher, puller }: Pair, rows: ItemRow[]): Promise<number> {
+async function updateBytes(progress: Progress, proxy: CountingProxy, { pusher, puller }: Pair, rows: ItemRow[]): Promise<number> {
   await asApp(pusher.db, (app) => updateQuantities(app, rows.map((r) => r.id as string), rows.length, newQuantity));
+  progress.activity(`outpost sync: ${count(rows.length)} one-column updates`);
   const before = proxy.counts();
   expect(await pusher.sync(), 'pushed', rows.length);
   const bytes = bytesBetween(before, proxy.counts());
