@@ -16,6 +16,8 @@ export interface Section {
 export interface Report {
   machine: Machine;
   date: Date;
+  /** how long the whole run took */
+  seconds: number;
   sizes: Sizes;
   repeat: number;
   quick: boolean;
@@ -37,7 +39,7 @@ export function renderReport(r: Report): string {
   return [
     '# Benchmark results',
     '',
-    `Written by \`${command}\` (bench/run.ts) on ${r.date.toISOString()}.`,
+    `Written by \`${command}\` (bench/run.ts) on ${r.date.toISOString()}; the run took ${Math.round(r.seconds / 60)} min.`,
     '',
     `Machine: ${machineLine(r.machine)}.`,
     '',
@@ -53,7 +55,7 @@ export function renderReport(r: Report): string {
     '',
     '```sh',
     'npm install',
-    'npm run bench                 # everything, both hubs; writes this file (about 20 minutes)',
+    'npm run bench                 # everything, both hubs; writes this file',
     'npm run bench -- --quick      # a small run in under a minute; prints, writes nothing',
     'npm run bench -- --hub postgres --only push,pull --repeat 5',
     '```',

@@ -36,6 +36,7 @@ cleanUpOnSignals();
 const groups = GROUPS.filter((g) => !options.only || g.names.some((n) => options.only!.has(n)));
 if (groups.length === 0) throw new Error(`bench: --only names no figure (${[...options.only!].join(', ')}); see --help`);
 
+const started = Date.now();
 const machine = await describeMachine();
 const runsOf = (g: FigureGroup): number => (g.once ? 1 : options.hubs.length);
 /** Whether the run asked for `figure` of `group` (every figure, without --only; asking for a group asks for its figures). */
@@ -71,7 +72,7 @@ for (const group of groups.filter((g) => g.once)) {
 progress.done();
 
 if (notes.size) sections.push({ title: 'How each figure was measured', rows: [], notes: [...notes] });
-const report = renderReport({ machine, date: new Date(), sizes: options.sizes, repeat: options.repeat, quick: options.quick, args: options.args, sections });
+const report = renderReport({ machine, date: new Date(), seconds: (Date.now() - started) / 1000, sizes: options.sizes, repeat: options.repeat, quick: options.quick, args: options.args, sections });
 process.stdout.write(report);
 if (options.writeResults && !failed) {
   writeResults(report);
