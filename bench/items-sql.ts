@@ -73,7 +73,8 @@ export const insertItemSql = `INSERT INTO items (${COLUMNS}) VALUES ${ROW_PLACEH
 export const updateQuantitySql = 'UPDATE items SET quantity = ? WHERE id = ?';
 export const deleteItemSql = 'DELETE FROM items WHERE id = ?';
 export const selectItemSql = `SELECT ${COLUMNS} FROM items WHERE id = ?`;
-export const selectItemsSql = `SELECT ${COLUMNS} FROM items`;
+/** In key order, as a copy job would read a table: the SQLite side then appends instead of inserting at random. */
+export const selectItemsSql = `SELECT ${COLUMNS} FROM items ORDER BY id`;
 
 /** The app's own writes: one statement per row, committed `perTransaction` rows at a time. */
 export async function insertItems(db: AppDb, rows: ItemRow[], perTransaction: number): Promise<void> {

@@ -39,13 +39,13 @@ export function renderReport(r: Report): string {
   return [
     '# Benchmark results',
     '',
-    `Written by \`${command}\` (bench/run.ts) on ${r.date.toISOString()}; the run took ${Math.round(r.seconds / 60)} min.`,
+    `Written by \`${command}\` (bench/run.ts) on ${r.date.toISOString()}; the run took ${duration(r.seconds)}.`,
     '',
     `Machine: ${machineLine(r.machine)}.`,
     '',
     ...(r.quick ? ['A `--quick` run: small sizes and one run per figure, to check that everything works; not figures to quote.', ''] : []),
     `Rows: ${count(r.sizes.rows)} for push and pull, ${count(r.sizes.snapshotRows)} for the snapshot, ${count(r.sizes.smallRows)} for capture overhead, bytes on the wire and the naive and PouchDB comparisons (deterministic OIMS \`items\` rows of about 350 bytes, bench/data.ts). ` +
-      `Each figure is the median of ${r.repeat} runs; every baseline was measured in the same runs, on the same database server. ` +
+      `Each figure is ${r.repeat === 1 ? 'from one run' : `the median of ${r.repeat} runs`}; every baseline was measured in the same runs, on the same database server. ` +
       'The hub and every node are separate `outpost` processes talking HTTP on 127.0.0.1; Outpost times are the `durationMs` each command reports (no process start-up).',
     '',
     ...r.sections.flatMap((s) => [`## ${s.title}`, '', ...(s.rows.length ? [table(s.rows), ''] : []), ...s.notes.map((n) => `- ${n}`), ...(s.notes.length ? [''] : [])]),
@@ -61,6 +61,10 @@ export function renderReport(r: Report): string {
     '```',
     '',
   ].join('\n');
+}
+
+function duration(seconds: number): string {
+  return seconds < 120 ? `${Math.round(seconds)} s` : `${Math.round(seconds / 60)} min`;
 }
 
 export function writeResults(markdown: string): void {
