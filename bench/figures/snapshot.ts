@@ -12,6 +12,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AppDb } from '../app-db.ts';
 import { rawPipeline } from '../baselines.ts';
 import { startCluster } from '../cluster.ts';
 import { itemRows } from '../data.ts';
@@ -33,7 +34,11 @@ export const snapshot: FigureGroup = {
       const n = ctx.sizes.snapshotRows;
       const hub = HUB_NAMES[ctx.hub];
       ctx.progress.step(`${hub} hub · load ${count(n)} rows into the hub database, start the hub`);
-      const cluster = await startCluster(scope, ctx.hub, { load: (db) => loadItems(db, itemRows(n, 0, SEED), (done) => ctx.progress.detail(done, n)) });
+      const load = async (db: AppDb): Promise<void> => {
+        await loadItems(db, itemRows(n, 0, SEED), (done) => ctx.progress.detail(done, n));
+        ctx.progress.activity('outpost hub: starting (it records the rows already there)');
+      };
+      const cluster = await startCluster(scope, ctx.hub, { load });
       const samples: Sample[] = [];
       for (let run = 0; run < ctx.repeat; run++) {
         ctx.progress.step(`${hub} hub · snapshot of ${count(n)} rows into an empty node · run ${run + 1}/${ctx.repeat}`);
