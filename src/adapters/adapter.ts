@@ -68,7 +68,7 @@ export interface BookkeepingTx {
   allState(): Promise<Map<string, string | null>>;
   setState(key: string, value: string | null): Promise<void>;
 
-  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
+  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; afterId?: number; limit: number }): Promise<CaptureRow[]>;
   setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
   setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void>;
   /** forget stamped capture rows through `seq` (unstamped rows are never touched) */

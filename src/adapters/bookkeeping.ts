@@ -51,13 +51,15 @@ export class SqlBookkeeping implements BookkeepingTx {
     if (n === 0) await this.#db.run('INSERT INTO _outpost_state (k, v) VALUES (?, ?)', [key, value]);
   }
 
-  async readCapture(o: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]> {
+  async readCapture(o: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; afterId?: number; limit: number }): Promise<CaptureRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (o.unstamped) where.push('seq IS NULL');
     else where.push('seq IS NOT NULL');
     if (o.afterSeq !== undefined) (where.push('seq > ?'), params.push(o.afterSeq));
     if (o.throughSeq !== undefined) (where.push('seq <= ?'), params.push(o.throughSeq));
+    // Where no index holds only the unstamped rows, a scan from the first id would pass every stamped one.
+    if (o.afterId !== undefined) (where.push('id > ?'), params.push(o.afterId));
     params.push(o.limit);
     const rows = await this.#db.all<{ id: number | bigint; seq: number | bigint | null; tbl: string; pk: string; op: string; cols: string | null; ts: number | bigint | string; hlc: string | null }>(
       `SELECT id, seq, tbl, pk, op, cols, ts, hlc FROM _outpost_capture WHERE ${where.join(' AND ')} ORDER BY ${o.unstamped ? 'id' : 'seq'} LIMIT ?`,

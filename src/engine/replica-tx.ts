@@ -64,8 +64,8 @@ export interface CaptureStamp {
 
 /** A replica transaction that can also read and stamp its capture rows. */
 export interface CaptureTx extends ReplicaTx {
-  /** stamped rows by seq (after/through), or with `unstamped` the rows not stamped yet, by id */
-  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; limit: number }): Promise<CaptureRow[]>;
+  /** stamped rows by seq (after/through), or with `unstamped` the rows not stamped yet, by id (after `afterId`) */
+  readCapture(opts: { afterSeq?: number; throughSeq?: number; unstamped?: boolean; afterId?: number; limit: number }): Promise<CaptureRow[]>;
   setCaptureStamp(id: number, hlc: string, seq: number): Promise<void>;
   /** setCaptureStamp for many rows at once */
   setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void>;

@@ -34,8 +34,11 @@ export async function stampCaptured(
   // Stamp order numbers continue from the last one ever given, even after
   // the stamped rows themselves were deleted.
   let seq = Number((await tx.getState(STAMP_SEQ_KEY)) ?? 0);
+  // Pages continue after the last id stamped (rows of app transactions that
+  // commit later with lower ids are stamped by the next call, from the start).
+  let afterId = 0;
   for (;;) {
-    const rows = await tx.readCapture({ unstamped: true, limit: PAGE });
+    const rows = await tx.readCapture({ unstamped: true, afterId, limit: PAGE });
     if (rows.length === 0) {
       if (n > 0) await tx.setState(STAMP_SEQ_KEY, String(seq));
       return n;
@@ -52,6 +55,7 @@ export async function stampCaptured(
       if (table) synced.push({ row, table, pk: JSON.parse(row.pk) as WireValue[], hlc });
     }
     n += rows.length;
+    afterId = rows[rows.length - 1]!.id;
     await tx.setCaptureStamps(stamps);
     const metas = await readMetas(tx, synced.map((s) => ({ table: s.table.name, pk: s.pk })));
     const batch = new WriteBatch(tx);

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
-  OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
+  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
 } from '../protocol/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
@@ -40,7 +40,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     // JSON replies and the NDJSON snapshot stream (not in the plugin's default list).
     customTypes: /^(application\/(json|x-ndjson|problem\+json)|text\/)/,
     // Flush at every write, so a streamed snapshot page reaches the node as it is produced.
-    zlibOptions: { flush: zlibConstants.Z_SYNC_FLUSH, level: 1 },
+    zlibOptions: { flush: zlibConstants.Z_SYNC_FLUSH, level: GZIP_LEVEL },
     requestEncodings: ['gzip', 'identity'],
     onUnsupportedRequestEncoding: (enc) => new OutpostError('UNSUPPORTED_MEDIA_TYPE', `content-encoding ${enc} is not supported (use gzip)`),
     onInvalidRequestPayload: (_enc, _req, err) => ({ statusCode: 400, code: 'OUTPOST_BAD_GZIP', message: `the gzip body cannot be inflated: ${err.message}` }) as unknown as Error,

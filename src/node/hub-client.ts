@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import {
-  ERROR_CODES, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
+  ERROR_CODES, GZIP_LEVEL, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
   type PullResponse, type PushRequest, type PushResponse,
 } from '../protocol/index.ts';
 
@@ -88,7 +88,7 @@ export class HubClient {
       const raw = Buffer.from(JSON.stringify(body));
       headers['content-type'] = 'application/json';
       if (raw.length > 1024) {
-        payload = gzipSync(raw, { level: 1 });
+        payload = gzipSync(raw, { level: GZIP_LEVEL });
         headers['content-encoding'] = 'gzip';
       } else payload = raw;
     }
