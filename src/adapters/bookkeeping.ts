@@ -2,6 +2,7 @@ import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
+import { chunks } from './chunks.ts';
 
 /** A restatement (the hub's whole row state) is logged with an op letter of its own. */
 const RESTATED: Record<Change['op'], string> = { I: 'R', U: 'R', D: 'X' };
@@ -14,12 +15,6 @@ const STAMPS_PER_STATEMENT = 200;
 export interface BookkeepingSql {
   /** an integer parameter in an expression whose type the database cannot infer: `CAST(? AS BIGINT)`, say */
   intParam: string;
-}
-
-function chunked<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
 }
 
 /**
@@ -83,7 +78,7 @@ export class SqlBookkeeping implements BookkeepingTx {
   }
 
   async setCaptureStamps(stamps: readonly CaptureStamp[]): Promise<void> {
-    for (const part of chunked(stamps, STAMPS_PER_STATEMENT)) {
+    for (const part of chunks(stamps, STAMPS_PER_STATEMENT)) {
       if (part.length === 1) {
         await this.setCaptureStamp(part[0]!.id, part[0]!.hlc, part[0]!.seq);
         continue;
@@ -113,7 +108,7 @@ export class SqlBookkeeping implements BookkeepingTx {
 
   async appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void> {
     // Rows of one INSERT … VALUES list take ids in list order (log writers hold the commit lock).
-    for (const part of chunked(entries, ROWS_PER_STATEMENT)) {
+    for (const part of chunks(entries, ROWS_PER_STATEMENT)) {
       await this.#db.run(
         `INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
         part.flatMap((e) => logValues(e.change, e.origin)),

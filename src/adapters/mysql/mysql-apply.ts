@@ -4,6 +4,7 @@ import { canonicalValue, compactJson, decimalValue, isoDatetime } from '../canon
 import type { SqlRunner } from '../sql-runner.ts';
 import { quoteMysql as q } from './mysql-quote.ts';
 import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
+import { chunks } from '../chunks.ts';
 
 /** Keys per IN (…) list. */
 const CHUNK = 500;
@@ -60,12 +61,6 @@ export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValu
   return out;
 }
 
-function chunks<T>(xs: readonly T[], n = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
-}
-
 /** Reads and writes of synced rows and their stamps, inside an open transaction. */
 export class MysqlRows {
   readonly #db: SqlRunner;
@@ -90,7 +85,7 @@ export class MysqlRows {
   }
 
   async lockRows(t: TableSchema, pks: readonly WireValue[][]): Promise<void> {
-    for (const part of chunks(pks)) {
+    for (const part of chunks(pks, CHUNK)) {
       const { sql, params } = this.#keyIn(t, part);
       await this.#db.all(`SELECT 1 AS x FROM ${q(t.name)} WHERE ${sql} ORDER BY ${t.primaryKey.map(q).join(', ')} FOR UPDATE`, params);
     }
@@ -98,7 +93,7 @@ export class MysqlRows {
 
   async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     const out = new Map<string, RowMeta>();
-    for (const part of chunks(keys)) {
+    for (const part of chunks(keys, CHUNK)) {
       const rows = await this.#db.all<MetaRow & { pk: string }>(
         `SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = ? AND pk IN (${part.map(() => '?').join(', ')})`,
         [table, ...part],
@@ -120,7 +115,7 @@ export class MysqlRows {
   async getRows(t: TableSchema, pks: readonly WireValue[][]): Promise<Map<string, RowValues>> {
     const out = new Map<string, RowValues>();
     const keyCols = t.primaryKey.map((c) => this.#col(t, c));
-    for (const part of chunks(pks)) {
+    for (const part of chunks(pks, CHUNK)) {
       const { sql, params } = this.#keyIn(t, part);
       const rows = await this.#db.all<Record<string, unknown>>(`SELECT * FROM ${q(t.name)} WHERE ${sql}`, params);
       const found = new Map<string, RowValues>();
@@ -160,7 +155,7 @@ export class MysqlRows {
   }
 
   async deleteRows(t: TableSchema, pks: readonly (readonly WireValue[])[]): Promise<void> {
-    for (const part of chunks(pks)) {
+    for (const part of chunks(pks, CHUNK)) {
       const { sql, params } = this.#keyIn(t, part);
       await this.#db.run(`DELETE FROM ${q(t.name)} WHERE ${sql}`, params);
     }

@@ -4,6 +4,7 @@ import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { canonicalValue, compactJson, isoDatetime } from '../canonical.ts';
 import { quotePg as q } from './postgres-quote.ts';
 import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
+import { chunks } from '../chunks.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -57,12 +58,6 @@ function canonicalKey(t: TableSchema, pk: readonly WireValue[]): string {
       return readValue(col, typeof d === 'bigint' ? d.toString() : d);
     }),
   );
-}
-
-function chunks<T>(xs: readonly T[], n: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
-  return out;
 }
 
 /** `(k1, k2) IN (($1, $2), ($3, $4))`, or `k IN ($1, $2)` for a single key column. */
