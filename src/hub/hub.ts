@@ -1,9 +1,9 @@
 import {
   HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, pkKey,
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
-  type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema,
+  type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, type RowValues, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -131,17 +131,22 @@ export class Hub {
     for (;;) {
       const page = await tx.scanRows(table, after, SNAPSHOT_PAGE);
       if (page.length === 0) return;
-      for (const row of page) {
+      // One stamp read, one stamp write and one log append per page.
+      const updates = page.flatMap((row) => {
         const cols = Object.fromEntries(columns.filter((c) => row[c] !== null && row[c] !== undefined).map((c) => [c, row[c]!]));
-        if (Object.keys(cols).length === 0) continue;
-        const pk = table.primaryKey.map((k) => row[k]!);
-        const key = pkKey(pk);
+        return Object.keys(cols).length ? [{ pk: table.primaryKey.map((k) => row[k]!), cols }] : [];
+      });
+      const metas = (await readMetas(tx, updates.map((u) => ({ table: table.name, pk: u.pk })))).get(table.name);
+      const stamps: [string, RowMeta][] = [];
+      const log: { change: Change; origin: null }[] = [];
+      for (const { pk, cols } of updates) {
         const hlc = this.clock.tick();
-        const meta = (await tx.getMeta(table.name, [key])).get(key);
-        const base = meta ?? { exists: true, hlc, colHlc: {} };
-        await tx.putMeta(table.name, key, { ...base, colHlc: { ...base.colHlc, ...Object.fromEntries(Object.keys(cols).map((c) => [c, hlc])) } });
-        await tx.appendLog({ table: table.name, pk, op: 'U', hlc, cols }, null);
+        const base = metas?.get(pkKey(pk)) ?? { exists: true, hlc, colHlc: {} };
+        stamps.push([pkKey(pk), { ...base, colHlc: { ...base.colHlc, ...Object.fromEntries(Object.keys(cols).map((c) => [c, hlc])) } }]);
+        log.push({ change: { table: table.name, pk, op: 'U', hlc, cols }, origin: null });
       }
+      await tx.putMetas(table.name, stamps);
+      await tx.appendLogs(log);
       after = table.primaryKey.map((k) => page[page.length - 1]![k]);
       if (page.length < SNAPSHOT_PAGE) return;
     }
@@ -314,10 +319,11 @@ export class Hub {
 
   async #sequence(tx: Tx): Promise<void> {
     await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (page) => {
+      // The current values of the page's rows, one read per table (a deleted row needs none).
+      const keys = new Map<TableSchema, WireValue[][]>();
+      for (const s of page) if (s.row.op !== 'D') keys.set(s.table, [...(keys.get(s.table) ?? []), s.pk]);
       const current = new Map<string, Map<string, RowValues>>();
-      for (const table of new Set(page.filter((s) => s.row.op !== 'D').map((s) => s.table))) {
-        current.set(table.name, await tx.getRows(table, page.filter((s) => s.table === table && s.row.op !== 'D').map((s) => s.pk)));
-      }
+      for (const [table, pks] of keys) current.set(table.name, await tx.getRows(table, pks));
       const log: Change[] = [];
       for (const s of page) {
         if (s.row.op === 'D') {
