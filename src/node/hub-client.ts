@@ -93,16 +93,24 @@ export class HubClient {
       } else payload = raw;
     }
     let res: Response;
-    try {
-      res = await fetch(this.baseUrl + path, {
-        method,
-        headers,
-        body: payload as unknown as BodyInit | undefined,
-        signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
-      });
-    } catch (e) {
-      const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-      throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(this.baseUrl + path, {
+          method,
+          headers,
+          body: payload as unknown as BodyInit | undefined,
+          signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
+        });
+        break;
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+        // A kept-alive connection the hub closed (it restarted, say) fails the
+        // next request on it before any reply: that one is sent once more on a
+        // new connection. Every request but join is idempotent (a push the
+        // hub committed is acknowledged again, not applied twice).
+        if (attempt === 1 && path !== '/v1/join' && RETRY_ONCE.has(cause?.code ?? '')) continue;
+        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+      }
     }
     if (res.ok) return res;
     let problem: { code?: string; detail?: string } = {};
@@ -115,3 +123,6 @@ export class HubClient {
     throw new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${res.status}`}`, { status: res.status });
   }
 }
+
+/** Connection errors after which a request is sent once more. */
+const RETRY_ONCE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
