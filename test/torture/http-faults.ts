@@ -25,6 +25,7 @@ export class HttpFaults {
   readonly #nth = new Map<string, { at: number; kind: HttpFaultKind; untilHealed: boolean }>();
   readonly #count = new Map<string, number>();
 
+  /** the next matching request of this node (of any node: token `*`) gets the fault */
   inject(token: string, fault: HttpFault): void {
     this.#queued.set(token, [...(this.#queued.get(token) ?? []), fault]);
   }
@@ -61,8 +62,9 @@ export class HttpFaults {
         kind = nth.kind;
         if (!nth.untilHealed) this.#nth.delete(token);
       }
-      if (!kind) {
-        const q = this.#queued.get(token) ?? [];
+      for (const key of [token, ANY]) {
+        if (kind) break;
+        const q = this.#queued.get(key) ?? [];
         const i = q.findIndex((f) => !f.endpoint || f.endpoint === endpoint);
         if (i >= 0) kind = q.splice(i, 1)[0]!.kind;
       }
@@ -96,6 +98,9 @@ export class HttpFaults {
     });
   }
 }
+
+/** `inject` to any node */
+export const ANY = '*';
 
 function tokenOf(req: FastifyRequest): string | null {
   const m = /^bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');

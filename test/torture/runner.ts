@@ -1,5 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutpostError } from '../../src/protocol/index.ts';
 import { InjectedFault } from './db-faults.ts';
@@ -7,6 +6,7 @@ import { checkHistory, converge, History, integrityOf, sampleCursors } from './o
 import type { Scenario, Step } from './scenario.ts';
 import { ReplicaWorkload } from './workload.ts';
 import { World } from './world.ts';
+import { scratchRoot } from './scratch.ts';
 
 export interface RunResult {
   seed: number;
@@ -36,7 +36,7 @@ export async function runScenario(sc: Scenario): Promise<RunResult> {
   const started = Date.now();
   const fns: (() => unknown)[] = [];
   const scope = { after: (fn: () => unknown) => void fns.push(fn) };
-  const dir = mkdtempSync(join(tmpdir(), `outpost-torture-${sc.seed}-`));
+  const dir = mkdtempSync(join(scratchRoot(), `outpost-torture-${sc.seed}-`));
   const history = new History();
   const result: RunResult = { seed: sc.seed, ok: false, failures: history.failures, steps: sc.steps.length, writes: 0, syncs: { ok: 0, failed: 0 }, faults: {}, convergeMs: 0, durationMs: 0 };
   let timer: NodeJS.Timeout | undefined;
@@ -175,3 +175,4 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     ...Object.fromEntries(Object.entries(world.http.fired).map(([k, v]) => [`http ${k}`, v])),
   };
 }
+

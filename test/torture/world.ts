@@ -1,5 +1,4 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +12,7 @@ import { NodeAgent } from '../../src/node/agent.ts';
 import type { Policy } from '../../src/protocol/index.ts';
 import { connectTo, newDatabase, type AppDb, type DialectName } from '../helpers/replicas.ts';
 import { DbFaults, withDbFaults } from './db-faults.ts';
+import { scratchRoot } from './scratch.ts';
 import { HttpFaults } from './http-faults.ts';
 
 export interface NodeSpec {
@@ -228,7 +228,7 @@ function sqliteTemplate(n: number, config: HubConfig): Promise<string> {
 
 async function makeTemplate(n: number, config: HubConfig): Promise<string> {
   if (!templateRoot) {
-    templateRoot = mkdtempSync(join(tmpdir(), 'outpost-torture-templates-'));
+    templateRoot = mkdtempSync(join(scratchRoot(), 'outpost-torture-templates-'));
     const root = templateRoot;
     process.once('exit', () => rmSync(root, { recursive: true, force: true }));
   }
