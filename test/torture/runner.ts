@@ -133,7 +133,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
         world.http.offline(world.nodes[s.node - 1]!.token, s.on);
         break;
       case 'net':
-        world.http.inject(world.nodes[s.node - 1]!.token, { kind: s.fault, endpoint: s.endpoint });
+        for (let i = 0; i < s.times; i++) world.http.inject(world.nodes[s.node - 1]!.token, { kind: s.fault, endpoint: s.endpoint });
         break;
       case 'crash':
         if (down.has(s.node)) break;

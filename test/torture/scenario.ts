@@ -9,7 +9,8 @@ export type Step =
   | { kind: 'write'; at: number; ops: WriteOp[] }
   | { kind: 'sync'; node: number }
   | { kind: 'offline'; node: number; on: boolean }
-  | { kind: 'net'; node: number; fault: HttpFaultKind; endpoint?: Endpoint }
+  /** the node's next `times` requests to the endpoint get the fault (a request cut before its reply is sent once more, so one drop alone is retried) */
+  | { kind: 'net'; node: number; fault: HttpFaultKind; endpoint?: Endpoint; times: number }
   /** the component's n-th database call from now fails (once, or until healed); then it is restarted as after a crash */
   | { kind: 'crash'; node: number /* 0: the hub */; afterCalls: number; mode: 'once' | 'until-healed' }
   | { kind: 'restart-hub' }
@@ -47,8 +48,8 @@ function stepArb(nodes: number): fc.Arbitrary<Step> {
     { weight: 10, arbitrary: fc.integer({ min: 0, max: nodes }).chain((at) => fc.record({ kind: fc.constant('write' as const), at: fc.constant(at), ops: fc.array(op(at), { minLength: 1, maxLength: 4 }) })) },
     { weight: 7, arbitrary: fc.record({ kind: fc.constant('sync' as const), node }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('offline' as const), node, on: fc.boolean() }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }) }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 60 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 40 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'restart-hub' as const }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'heal' as const }) },
   );
