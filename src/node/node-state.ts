@@ -16,8 +16,12 @@ export interface NodeState {
   clock: string | null;
   schemaVersion: string | null;
   tables: TableSchema[];
-  /** 'none' before the first snapshot, 'partial' if one broke off, 'done' */
-  snapshot: 'none' | 'partial' | 'done';
+  /**
+   * 'none' before the first snapshot, 'partial' if one broke off, 'done';
+   * 'refresh' while a fresh snapshot over the node's data is due or under way
+   * (the hub purged log entries past the node's cursor)
+   */
+  snapshot: 'none' | 'partial' | 'done' | 'refresh';
   lastSyncAt: number | null;
   lastError: string | null;
   /** generated integer keys this node may create (given at enrollment) */
