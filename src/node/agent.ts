@@ -155,8 +155,12 @@ export class NodeAgent {
         cursor = snap.cursor;
       };
       if (refresh) await renew();
-      // Markers of deletes the hub has purged go here too (never those of rows with pending changes).
-      if (hs.purgedHlc) await dropPurgedMarkers(ctx, hs.purgedHlc);
+      // Markers of deletes the hub has purged go here too (never those of rows
+      // with pending changes), once per purge point (a scan of the stamps).
+      if (hs.purgedHlc && (refresh || hs.purgedHlc !== state.markersDroppedTo)) {
+        await dropPurgedMarkers(ctx, hs.purgedHlc);
+        await this.db.write((tx) => writeNodeState(tx, { markersDroppedTo: hs.purgedHlc ?? null }));
+      }
       let pull: { pulled: number; cursor: number };
       try {
         pull = await pullAll(ctx, cursor, push);

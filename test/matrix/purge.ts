@@ -183,11 +183,12 @@ export function purgeScenarios(hubDialect: DialectName, labDialects: [DialectNam
     const b = await joinMatrixLab(t, hub, labDialects[1], dir, 'lab-b');
     await insertItem(a.app, 1, 'lab-a');
     await syncAll([a, b]);
-    // B creates item 2 while away; meanwhile item 1 is deleted and purged.
+    // B creates item 2 and goes away; two days later (A's clock follows the
+    // hub's, so its stamps are newer) A deletes item 1, and that delete is purged.
     await insertItem(b.app, 2, 'lab-b');
-    await a.app.run('DELETE FROM items WHERE id = ?', ID(1));
-    await syncAll([a]);
     offset += 2 * DAY;
+    await syncAll([a]);
+    await a.app.run('DELETE FROM items WHERE id = ?', ID(1));
     await syncAll([a]);
     await hub.hub.purge();
     await syncAll([b, a]);
