@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hubApp, hubWithLabs, queryAll, rowsOf, type RunningHub } from '../helpers/fixtures.ts';
+import { hubApp, hubWithLabs, queryAll, rowsOf, tempDir, type RunningHub } from '../helpers/fixtures.ts';
+import { joinMatrixLab, startMatrixHub } from '../helpers/replicas.ts';
 
 const DAY = 86_400_000;
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -109,4 +110,29 @@ test('capture rows are deleted once acknowledged, on the hub and on the labs; no
   await a!.agent.sync();
   assert.deepEqual(captured(a!.path), [0, 0], "the lab's capture rows went with the hub's ack");
   assert.deepEqual(captured(hub.dbPath), [0, 0], "the hub's went once sequenced into the log");
+});
+
+test("a lab's own row keeps counting as its own after the log entries it wrote are purged (no false KEY_COLLISION)", async (t) => {
+  const dir = tempDir(t);
+  const hub = await startMatrixHub(t, 'sqlite', dir, {
+    schema: 'CREATE TABLE projects (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);',
+    config: { tables: { projects: { direction: 'both', policy: 'merge' } }, keyRangeSize: 1000, ...RETENTION },
+  });
+  const a = await joinMatrixLab(t, hub, 'sqlite', dir, 'lab-a');
+  await a.app.run("INSERT INTO projects (name) VALUES ('mine')");
+  const [{ id }] = await a.app.query<{ id: number }>('SELECT id FROM projects');
+  assert.ok(id > 1000, 'a key in the lab\'s range');
+  await a.agent.sync();
+  await hub.web.run("UPDATE projects SET name = 'renamed by the website' WHERE id = ?", id);
+  await a.agent.sync();
+  await a.agent.sync();
+  const r = await hub.hub.purge();
+  assert.ok(r.log > 0);
+  assert.equal((await hub.web.query('SELECT 1 FROM _outpost_log WHERE origin IS NOT NULL')).length, 0, "the lab's log entries are purged");
+  // The lab deletes and re-creates its row under the same key: it pushes an insert onto the hub's live row.
+  await a.app.run('DELETE FROM projects WHERE id = ?', id);
+  await a.app.run("INSERT INTO projects (id, name) VALUES (?, 'mine again')", id);
+  const s = await a.agent.sync();
+  assert.equal(s.pushed, 1);
+  assert.deepEqual(await hub.web.query('SELECT id, name FROM projects'), [{ id, name: 'mine again' }]);
 });
