@@ -52,6 +52,7 @@ export function purgeScenarios(hubDialect: DialectName, labDialects: [DialectNam
     const r = await hub.hub.purge();
     assert.deepEqual([r.live, r.expired], [['lab-a', 'lab-b'], ['lab-c']]);
     const after = { log: await count(hub.web, '_outpost_log'), markers: await markers(hub.web) };
+    t.diagnostic(`hub ${hubDialect}: log entries ${before.log} → ${after.log}, delete markers ${before.markers} → ${after.markers}`);
     assert.deepEqual(after, { log: 1, markers: 0 }, 'A and B pulled everything: only the log head is left');
     assert.deepEqual([r.log, r.markers], [before.log - 1, 4]);
     assert.equal(r.purgedThrough, await maxSeq(hub.web));
