@@ -49,6 +49,13 @@ export interface NodeRecord {
   lastSeen: number | null;
 }
 
+/** A delete marker (`_outpost_rows` with `ex = 0`): the row, by pkKey, and the stamp of its delete. */
+export interface MarkerRef {
+  table: string;
+  pk: string;
+  hlc: string;
+}
+
 export interface ConflictRecord {
   table: string;
   pk: string;
@@ -85,6 +92,15 @@ export interface BookkeepingTx {
   /** whether the row (or, with table and pk null, any row) has log entries after `after` that did not come from `origin` */
   hasLogAfter(table: string | null, pk: string | null, after: number, origin: string): Promise<boolean>;
 
+  /** the rows deleted by log entries with seq in (after, through] (deletes and delete restatements), with the delete's stamp */
+  readLogDeletes(after: number, through: number): Promise<MarkerRef[]>;
+  /** purge log entries with seq <= `seq`, never the newest entry (the log head); returns how many went */
+  deleteLogThrough(seq: number): Promise<number>;
+  /** delete markers with a stamp at or below `maxHlc`, in (table, pk) order after `after` */
+  listMarkers(opts: { maxHlc: string; after: { table: string; pk: string } | null; limit: number }): Promise<MarkerRef[]>;
+  /** drop these delete markers where they still carry the given stamp; returns how many went */
+  deleteMarkers(markers: readonly MarkerRef[]): Promise<number>;
+
   createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;
   nodeById(id: string): Promise<NodeRecord | null>;
   nodeByName(name: string): Promise<NodeRecord | null>;
@@ -101,7 +117,8 @@ export interface BookkeepingTx {
   /** how many pages of this group are staged */
   countStaged(nodeId: string, from: number, to: number): Promise<number>;
   getStaged(nodeId: string, from: number, to: number): Promise<string[]>;
-  clearStaged(nodeId: string): Promise<void>;
+  /** drop every staged page of the node; returns how many went */
+  clearStaged(nodeId: string): Promise<number>;
 }
 
 export interface WriteOptions {

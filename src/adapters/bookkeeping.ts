@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, NodeRecord } from './adapter.ts';
+import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -155,6 +155,42 @@ export class SqlBookkeeping implements BookkeepingTx {
     return Number(r?.m ?? 0);
   }
 
+  async readLogDeletes(after: number, through: number): Promise<MarkerRef[]> {
+    const rows = await this.#db.all<{ tbl: string; pk: string; hlc: string }>(
+      `SELECT tbl, pk, hlc FROM _outpost_log WHERE seq > ? AND seq <= ? AND op IN ('D', '${RESTATED.D}') ORDER BY seq`,
+      [after, through],
+    );
+    return rows.map((r) => ({ table: r.tbl, pk: pkKey(JSON.parse(r.pk) as WireValue[]), hlc: r.hlc }));
+  }
+
+  async deleteLogThrough(seq: number): Promise<number> {
+    // The newest entry stays, whatever `seq` says: its seq is the log's head (snapshot cursors, pull heads).
+    const head = await this.maxLogSeq();
+    const to = Math.min(seq, head - 1);
+    return to > 0 ? this.#db.run('DELETE FROM _outpost_log WHERE seq <= ?', [to]) : 0;
+  }
+
+  async listMarkers(o: { maxHlc: string; after: { table: string; pk: string } | null; limit: number }): Promise<MarkerRef[]> {
+    const where = ['ex = 0', 'hlc <= ?'];
+    const params: unknown[] = [o.maxHlc];
+    if (o.after) (where.push('(tbl > ? OR (tbl = ? AND pk > ?))'), params.push(o.after.table, o.after.table, o.after.pk));
+    params.push(o.limit);
+    const rows = await this.#db.all<{ tbl: string; pk: string; hlc: string }>(`SELECT tbl, pk, hlc FROM _outpost_rows WHERE ${where.join(' AND ')} ORDER BY tbl, pk LIMIT ?`, params);
+    return rows.map((r) => ({ table: r.tbl, pk: r.pk, hlc: r.hlc }));
+  }
+
+  async deleteMarkers(markers: readonly MarkerRef[]): Promise<number> {
+    let n = 0;
+    for (const part of chunks(markers, STAMPS_PER_STATEMENT)) {
+      // Only a marker still carrying that stamp: a row deleted again (or re-created) since keeps its stamps.
+      n += await this.#db.run(
+        `DELETE FROM _outpost_rows WHERE ex = 0 AND (${part.map(() => '(tbl = ? AND pk = ? AND hlc = ?)').join(' OR ')})`,
+        part.flatMap((m) => [m.table, m.pk, m.hlc]),
+      );
+    }
+    return n;
+  }
+
   async createNode(n: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void> {
     await this.#db.run('INSERT INTO _outpost_nodes (id, name, code_hash, created_at, acked_seq, pulled_seq) VALUES (?, ?, ?, ?, 0, 0)', [n.id, n.name, n.codeHash, n.createdAt]);
   }
@@ -222,8 +258,8 @@ export class SqlBookkeeping implements BookkeepingTx {
     return rows.map((r) => r.body);
   }
 
-  async clearStaged(nodeId: string): Promise<void> {
-    await this.#db.run('DELETE FROM _outpost_staging WHERE node_id = ?', [nodeId]);
+  async clearStaged(nodeId: string): Promise<number> {
+    return this.#db.run('DELETE FROM _outpost_staging WHERE node_id = ?', [nodeId]);
   }
 
   async #oneNode(where: string, value: string): Promise<NodeRecord | null> {

@@ -72,6 +72,15 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
       );
     }, config.schemaRefreshSeconds * 1000).unref();
   }
+  if (config.retention.purgeEverySeconds > 0) {
+    // Log entries and delete markers every live node has pulled past.
+    setInterval(() => {
+      hub.purge().then(
+        (r) => (r.log || r.markers || r.staged) && logger.info({ purge: r }, `purged ${r.log} log entries, ${r.markers} delete markers, ${r.staged} staged pages through seq ${r.purgedThrough}`),
+        (e: Error) => logger.error({ err: e }, 'purge failed'),
+      );
+    }, config.retention.purgeEverySeconds * 1000).unref();
+  }
   const stop = async (): Promise<void> => {
     await app.close();
     await db.close();

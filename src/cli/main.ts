@@ -4,6 +4,7 @@ import { schemaRefresh } from './schema-command.ts';
 import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
 import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
 import { status } from './status-command.ts';
+import { purge } from './purge-command.ts';
 import { fail } from './output.ts';
 
 const program = new Command()
@@ -88,6 +89,14 @@ program
   .option('--config <file>', 'hub config; default: the OIMS example')
   .option('--json', 'machine-readable output')
   .action(act(schemaRefresh));
+
+program
+  .command('purge')
+  .description('purge change-log entries and delete markers every node seen within the retention horizon has pulled past')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--config <file>', 'hub config (retention); default: the OIMS example')
+  .option('--json', 'machine-readable output')
+  .action(act(purge));
 
 program
   .command('status')

@@ -18,6 +18,19 @@ export const hubConfigSchema = z
     keyRangeSize: z.number().int().min(100).max(2 ** 40).default(1_000_000),
     /** seconds between checks for nullable columns added to synced tables (0: only at start, handshake after `outpost schema refresh`) */
     schemaRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
+    /**
+     * how long the hub keeps what an offline node would need to catch up
+     * incrementally: log entries and delete markers every node seen within
+     * `horizonSeconds` has pulled past are purged every `purgeEverySeconds`
+     * (0: only by `outpost purge`); a node away longer takes a fresh snapshot
+     */
+    retention: z
+      .object({
+        horizonSeconds: z.number().int().min(60).max(10 * 365 * 86_400).default(30 * 86_400),
+        purgeEverySeconds: z.number().int().min(0).max(7 * 86_400).default(600),
+      })
+      .strict()
+      .default({ horizonSeconds: 30 * 86_400, purgeEverySeconds: 600 }),
     limits: z
       .object({
         bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),

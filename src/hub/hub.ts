@@ -10,6 +10,7 @@ import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
 import { keyRangeOf } from './enrollment.ts';
+import { PURGED_HLC, PURGED_THROUGH, purgeHub, type PurgeResult } from './purge.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -167,6 +168,7 @@ export class Hub {
     // received, so that they order by when they were made (as on nodes).
     await this.sequencePending();
     if (req.clock) this.clock.receive(req.clock);
+    const purged = await this.#purged();
     return {
       protocol: PROTOCOL_VERSION,
       schemaVersion: this.catalogue.version,
@@ -175,6 +177,8 @@ export class Hub {
       tables: [...this.catalogue.tables],
       acked: node.ackedSeq,
       keyRange: await this.db.read((tx) => keyRangeOf(tx, node.id)),
+      ...(purged.through > 0 ? { purgedThrough: purged.through } : {}),
+      ...(purged.hlc ? { purgedHlc: purged.hlc } : {}),
     };
   }
 
@@ -223,7 +227,14 @@ export class Hub {
     await this.sequencePending();
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up').map((t) => t.name);
     const page = Math.min(limit, this.config.limits.pullPage);
-    const { entries, scannedTo, head } = await this.db.read((tx) => tx.readLog({ after, limit: page, excludeOrigin: node.id, tables }));
+    const { entries, scannedTo, head } = await this.db.read(async (tx) => {
+      // Read in the same snapshot as the log: entries after a cursor at or above this are all there.
+      const purged = Number((await tx.getState(PURGED_THROUGH)) ?? 0);
+      if (after < purged) {
+        throw new OutpostError('CURSOR_EXPIRED', `the hub has purged its change log through ${purged}; this node's cursor ${after} is older (it was away longer than the retention horizon): it uploads its changes, then takes a fresh snapshot`, { purgedThrough: purged, cursor: after });
+      }
+      return tx.readLog({ after, limit: page, excludeOrigin: node.id, tables });
+    });
     await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: scannedTo, lastSeen: this.#now() }));
     return { changes: entries.map((e) => e.change), cursor: scannedTo, head, more: entries.length === page, clock: this.clock.tick() };
   }
@@ -236,6 +247,9 @@ export class Hub {
   async snapshot(node: NodeRecord, emit: (lines: SnapshotLine[]) => Promise<void>): Promise<number> {
     await this.sequencePending();
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up');
+    // The node counts as live from here on, its cursor at most the header's:
+    // a purge meanwhile keeps every entry it will pull after the snapshot.
+    await this.db.write(async (tx) => tx.updateNode(node.id, { pulledSeq: await tx.maxLogSeq(), lastSeen: this.#now() }));
     const rows = await this.db.read(async (tx) => {
       const cursor = await tx.maxLogSeq();
       await emit([{ type: 'header', cursor, schemaVersion: this.catalogue.version, clock: this.clock.tick(), tables: [...this.catalogue.tables] }]);
@@ -283,6 +297,28 @@ export class Hub {
   }
 
   /**
+   * Purge log entries and delete markers every live node has pulled past
+   * (`retention` in the config; `purge.ts`). Listeners (metrics) hear the result.
+   */
+  async purge(): Promise<PurgeResult> {
+    const r = await purgeHub(this.db, this.config.retention, this.#now());
+    for (const fn of this.#purgeListeners) fn(r);
+    return r;
+  }
+
+  readonly #purgeListeners: ((r: PurgeResult) => void)[] = [];
+
+  /** Be told of every purge this Hub runs (the server counts them in its metrics). */
+  onPurge(fn: (r: PurgeResult) => void): void {
+    this.#purgeListeners.push(fn);
+  }
+
+  async #purged(tx?: Tx): Promise<{ through: number; hlc: string | null }> {
+    const read = async (t: Tx) => ({ through: Number((await t.getState(PURGED_THROUGH)) ?? 0), hlc: await t.getState(PURGED_HLC) });
+    return tx ? read(tx) : this.db.read(read);
+  }
+
+  /**
    * A row a node creates in a table with generated integer keys must have a
    * key from the node's own range: any other key may be a stranger's row,
    * and merging into it would corrupt both. The whole push is refused.
@@ -302,7 +338,7 @@ export class Hub {
         // wrote: the website's (or another database's) counter strayed into
         // this node's range. Never merge a new row into a stranger's.
         const meta = (await tx.getMeta(table.name, [pkKey(c.pk)])).get(pkKey(c.pk));
-        if (meta?.exists && !(await tx.hasLogFrom(table.name, pkKey(c.pk), nodeId))) {
+        if (meta?.exists && !stampedBy(meta, nodeId) && !(await tx.hasLogFrom(table.name, pkKey(c.pk), nodeId))) {
           throw new OutpostError('KEY_COLLISION', `table ${table.name}: this node created key ${JSON.stringify(v)}, in its range, but the hub already has a different row with that key (not written by this node); nothing of this push was applied (give the new row another key and sync again)`, { table: table.name, pk: c.pk });
         }
         continue;
@@ -352,6 +388,17 @@ export class Hub {
   async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
     // Only when the log moved on since the node's cursor can a row have entries it has not applied.
     const behind = await tx.hasLogAfter(null, null, seenTo, origin);
+    // An insert stamped at or below a purged delete, of a row the hub has no
+    // stamps of, may re-create a row whose marker was purged here but that a
+    // node still keeps deleted under its own marker: it is restated, and
+    // every node adopts it.
+    const purged = await this.#purged(tx);
+    const stale = purged.hlc === null ? [] : changes.filter((c) => c.op === 'I' && c.hlc <= purged.hlc!);
+    const unknown = new Set<string>();
+    if (stale.length) {
+      const metas = await readMetas(tx, stale);
+      for (const c of stale) if (!metas.get(c.table)?.has(pkKey(c.pk))) unknown.add(`${c.table}\u0000${pkKey(c.pk)}`);
+    }
     const results = await applyChanges(tx, this.catalogue.byName, changes);
     await tx.appendLogs(results.flatMap((r) => (r.accepted ? [{ change: r.accepted, origin }] : [])));
     const at = this.#now();
@@ -369,7 +416,8 @@ export class Hub {
       // yet: the node applies those after its own change, the hub before it,
       // and a delete and re-insert among them would make the orders differ.
       const lost = r.conflicts.some((c) => INCOMING_LOST.has(c.kind));
-      if (lost || (behind && r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
+      const revived = !!r.accepted && unknown.has(`${r.change.table}\u0000${pkKey(r.change.pk)}`);
+      if (lost || revived || (behind && r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
         await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
       }
     }
@@ -392,4 +440,14 @@ export class Hub {
 }
 
 const SNAPSHOT_PAGE = 1000;
+
+/**
+ * Whether the row's stamps name the node: a node's accepted insert gives the
+ * row its stamp, and stamps outlive log entries (purged), so a row a node
+ * created is still known as its own after the log around it is gone.
+ */
+function stampedBy(meta: RowMeta, nodeId: string): boolean {
+  // A stamp is 15 digits, '-', 8 hex digits, '-', then the node id.
+  return [meta.hlc, ...Object.values(meta.colHlc)].some((h) => h.slice(25) === nodeId);
+}
 const ZERO = formatHlc({ wall: 0, counter: 0, node: HUB_NODE_ID });

@@ -48,6 +48,11 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
 
   const metrics = new HubMetrics();
+  hub.onPurge((r) => {
+    metrics.purged.inc({ what: 'log' }, r.log);
+    metrics.purged.inc({ what: 'markers' }, r.markers);
+    metrics.purged.inc({ what: 'staged' }, r.staged);
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url;
     if (!route?.startsWith('/v1/')) return;

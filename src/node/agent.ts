@@ -6,7 +6,8 @@ import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
 import { pullAll } from './pull.ts';
-import { takeSnapshot } from './snapshot.ts';
+import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
+import { dropPurgedMarkers } from './purge-markers.ts';
 
 /** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -108,7 +109,14 @@ export class NodeAgent {
         });
         acked = hs.acked;
       }
-      const first = state.snapshot !== 'done';
+      const first = state.snapshot === 'none' || state.snapshot === 'partial';
+      // The hub purged log entries this node has not pulled: after its push,
+      // it takes a fresh snapshot (state kept, so a crash resumes it).
+      let refresh = state.snapshot === 'refresh';
+      if (!first && !refresh && hs.purgedThrough !== undefined && state.cursor < hs.purgedThrough) {
+        await this.db.write((tx) => writeNodeState(tx, { snapshot: 'refresh' }));
+        refresh = true;
+      }
       if (first) {
         await this.#provision(hs.tables, hs.keyRange);
         for (const t of hs.tables) ctx.catalogue.set(t.name, t);
@@ -140,7 +148,30 @@ export class NodeAgent {
         snapshotRows = snap.rows;
         cursor = snap.cursor;
       }
-      const pull = await pullAll(ctx, cursor, push);
+      const renew = async (): Promise<void> => {
+        const snap = await refreshSnapshot(ctx);
+        await this.db.write((tx) => writeNodeState(tx, { snapshot: 'done', cursor: snap.cursor, clock: ctx.clock.last }));
+        snapshotRows += snap.rows;
+        cursor = snap.cursor;
+      };
+      if (refresh) await renew();
+      // Markers of deletes the hub has purged go here too (never those of rows
+      // with pending changes), once per purge point (a scan of the stamps).
+      if (hs.purgedHlc && (refresh || hs.purgedHlc !== state.markersDroppedTo)) {
+        await dropPurgedMarkers(ctx, hs.purgedHlc);
+        await this.db.write((tx) => writeNodeState(tx, { markersDroppedTo: hs.purgedHlc ?? null }));
+      }
+      let pull: { pulled: number; cursor: number };
+      try {
+        pull = await pullAll(ctx, cursor, push);
+      } catch (e) {
+        if (!(e instanceof OutpostError && e.code === 'CURSOR_EXPIRED')) throw e;
+        // The hub purged past this cursor since the handshake.
+        await this.db.write((tx) => writeNodeState(tx, { snapshot: 'refresh' }));
+        await push();
+        await renew();
+        pull = await pullAll(ctx, cursor, push);
+      }
       const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
       return summary;

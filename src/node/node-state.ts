@@ -16,12 +16,18 @@ export interface NodeState {
   clock: string | null;
   schemaVersion: string | null;
   tables: TableSchema[];
-  /** 'none' before the first snapshot, 'partial' if one broke off, 'done' */
-  snapshot: 'none' | 'partial' | 'done';
+  /**
+   * 'none' before the first snapshot, 'partial' if one broke off, 'done';
+   * 'refresh' while a fresh snapshot over the node's data is due or under way
+   * (the hub purged log entries past the node's cursor)
+   */
+  snapshot: 'none' | 'partial' | 'done' | 'refresh';
   lastSyncAt: number | null;
   lastError: string | null;
   /** generated integer keys this node may create (given at enrollment) */
   keyRange: KeyRange | null;
+  /** the hub's `purgedHlc` this node last dropped its delete markers up to */
+  markersDroppedTo: string | null;
 }
 
 export async function readNodeState(tx: Tx): Promise<NodeState> {
@@ -45,12 +51,14 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     lastSyncAt: lastSync ? Number(lastSync) : null,
     lastError: get('last_error'),
     keyRange: get('key_range') ? (JSON.parse(get('key_range')!) as KeyRange) : null,
+    markersDroppedTo: get('markers_dropped_to'),
   };
 }
 
 const KEYS: Record<keyof NodeState, string> = {
   nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked', pushTo: 'push_to',
   clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error', keyRange: 'key_range',
+  markersDroppedTo: 'markers_dropped_to',
 };
 
 export async function writeNodeState(tx: Tx, patch: Partial<NodeState>): Promise<void> {

@@ -12,7 +12,36 @@ import { writeNodeState } from './node-state.ts';
  * earlier snapshot broke off, rows it left that are not local changes are
  * cleared first, so a row deleted at the hub meanwhile cannot linger.
  */
-export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ rows: number; cursor: number; header: SnapshotHeader }> {
+export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<SnapshotResult> {
+  return streamSnapshot(ctx, { clear: retry, state: 'partial' });
+}
+
+export interface SnapshotResult {
+  rows: number;
+  cursor: number;
+  header: SnapshotHeader;
+}
+
+/**
+ * A fresh snapshot over a node that has all its data (the hub purged log
+ * entries past its cursor, so it cannot catch up by pulling). The lab's rows
+ * stay in place while it runs: each row the hub sends is adopted as it is,
+ * values and stamps (merged by stamps instead where the row has local changes
+ * not pushed yet); afterwards, rows the hub did not send, which it deleted
+ * while this node was away, are deleted here page by page, except rows with
+ * pending local changes. The keys sent are kept in memory meanwhile. The
+ * node's snapshot state stays 'refresh' until the end, so a crash or a broken
+ * stream starts it again at the next sync; every step is idempotent.
+ */
+export async function refreshSnapshot(ctx: NodeContext): Promise<SnapshotResult> {
+  const seen = new Map<string, Set<string>>();
+  const r = await streamSnapshot(ctx, { clear: false, state: 'refresh', seen });
+  await removeUnseen(ctx, r.header.tables.filter((t) => t.direction !== 'up'), seen);
+  return r;
+}
+
+async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'partial' | 'refresh'; seen?: Map<string, Set<string>> }): Promise<SnapshotResult> {
+  const retry = o.clear;
   let header: SnapshotHeader | null = null;
   let page: Change[] = [];
   let rows = 0;
@@ -36,8 +65,14 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
         batch = last ? [...ordered.ready, ...ordered.waiting] : ordered.ready;
         waiting = last ? [] : ordered.waiting;
       }
-      await applyChanges(tx, ctx.catalogue, batch);
-      await writeNodeState(tx, { snapshot: 'partial', clock: ctx.clock.last });
+      if (o.seen) {
+        // A refresh adopts the hub's rows as they are, except over local changes not pushed yet.
+        const pending = await pendingRows(tx);
+        await applyChanges(tx, ctx.catalogue, batch, (c) => !pending.has(rowKey(c.table, c.pk)));
+      } else {
+        await applyChanges(tx, ctx.catalogue, batch);
+      }
+      await writeNodeState(tx, { snapshot: o.state, clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
     ctx.progress?.('snapshot', rows);
   };
@@ -60,6 +95,11 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
     const cols = Object.fromEntries(table.columns.map((c, i) => [c.name, line.values[i] ?? null]));
     const change: Change = { table: table.name, pk: table.primaryKey.map((k) => cols[k]!), op: 'I', hlc: line.hlc, cols };
     if (line.colHlc) change.colHlc = line.colHlc;
+    if (o.seen) {
+      let keys = o.seen.get(table.name);
+      if (!keys) o.seen.set(table.name, (keys = new Set()));
+      keys.add(pkKey(change.pk));
+    }
     page.push(change);
     rows++;
     if (page.length >= ctx.pageSize) await flush();
@@ -73,6 +113,38 @@ export async function takeSnapshot(ctx: NodeContext, retry: boolean): Promise<{ 
 
 /** Below every stamp a replica issues (node ids are never empty), so any snapshot row brings the row back. */
 const GONE = HLC_ZERO;
+
+/** After a refresh: delete, page by page, local rows the snapshot did not send and that have no pending local change. */
+async function removeUnseen(ctx: NodeContext, tables: TableSchema[], seen: Map<string, Set<string>>): Promise<void> {
+  for (const t of [...tables].reverse()) {
+    const keys = seen.get(t.name) ?? new Set<string>();
+    let after: unknown[] | null = null;
+    for (;;) {
+      const last = await ctx.db.write(async (tx) => {
+        const rows = await tx.scanRows(t, after, 1000);
+        if (rows.length === 0) return null;
+        const gone = rows.map((r) => t.primaryKey.map((k) => r[k]!)).filter((pk) => !keys.has(pkKey(pk)));
+        if (gone.length) {
+          // An app write to these rows has committed (stamped now, so pending and kept) or waits.
+          await lockChangedRows(tx, ctx.catalogue, gone.map((pk) => ({ table: t.name, pk })));
+          await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+          const pending = await pendingRows(tx);
+          const batch = new WriteBatch(tx);
+          for (const pk of gone) {
+            if (pending.has(rowKey(t.name, pk))) continue;
+            await batch.delete(t, pk);
+            batch.putMeta(t.name, pkKey(pk), { exists: false, hlc: GONE, colHlc: {} });
+          }
+          await batch.flush();
+          await writeNodeState(tx, { clock: ctx.clock.last });
+        }
+        return rows.length < 1000 ? null : t.primaryKey.map((k) => rows[rows.length - 1]![k]);
+      }, { checkForeignKeys: false });
+      if (!last) break;
+      after = last;
+    }
+  }
+}
 
 async function clearUnpending(ctx: NodeContext, tx: Tx, tables: TableSchema[]): Promise<void> {
   for (const t of [...tables].reverse()) {

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, title: 'No such resource' },
   NODE_EXISTS: { status: 409, title: 'A node with that name exists already' },
   KEY_COLLISION: { status: 409, title: 'A new row from a node has the key of a different row the hub already has' },
+  CURSOR_EXPIRED: { status: 410, title: "The hub has purged the change log entries after the node's cursor" },
   KEY_OUT_OF_RANGE: { status: 409, title: "A new row's generated key is outside the node's key range" },
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },

@@ -54,6 +54,13 @@ export const handshakeResponseSchema = z.object({
   acked: z.number().int(),
   /** the integer keys this node may create in tables with auto-increment keys (given at enrollment) */
   keyRange: z.object({ lo: z.number().int().positive(), hi: z.number().int().positive() }).strict().optional(),
+  /**
+   * the hub has purged its log through this seq: a node whose cursor is
+   * below it pushes its changes, then takes a fresh snapshot (absent: nothing purged)
+   */
+  purgedThrough: z.number().int().nonnegative().optional(),
+  /** the newest stamp of a delete the hub has purged: a node drops its own delete markers up to it, except of rows with pending changes */
+  purgedHlc: hlc.optional(),
 });
 export type HandshakeResponse = z.infer<typeof handshakeResponseSchema>;
 /** The generated integer keys a node may create, given at enrollment. */

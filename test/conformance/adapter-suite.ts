@@ -208,6 +208,50 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     assert.equal((await fx.adapter.read((tx) => tx.scanRows(parent, null, 100))).length, 2);
   });
 
+  test(`${dialect}: purge bookkeeping: deletes in a log window, markers dropped only with their stamp, the log head kept, staged pages counted`, async (t) => {
+    const { fx } = await setup(t);
+    await fx.adapter.installBookkeeping('hub');
+    const h = (n: number): string => `00000000000000${n}-00000000-n`;
+    const ch = (pk: WireValue[], op: Change['op'], n: number, restate?: true): Change => ({ table: 'parent', pk, op, hlc: h(n), ...(op === 'D' ? {} : { cols: { id: pk[0]!, name: 'x' } }), ...(restate ? { restate } : {}) });
+    const first = await fx.adapter.write(async (tx) => {
+      const s = await tx.appendLog(ch(['a'], 'I', 1), null);
+      await tx.appendLogs([{ change: ch(['a'], 'D', 2), origin: 'n-1' }, { change: ch(['b'], 'I', 3), origin: null }, { change: ch(['b'], 'D', 4, true), origin: null }, { change: ch(['c'], 'D', 5), origin: null }, { change: ch(['d'], 'U', 6), origin: null }]);
+      for (const [k, n, ex] of [['a', 2, false], ['b', 4, false], ['c', 7, false], ['d', 6, true]] as const) await tx.putMeta('parent', pkKey([k]), { exists: ex, hlc: h(n), colHlc: {} });
+      await tx.putStaged('n-1', 0, 9, 0, '[]');
+      await tx.putStaged('n-1', 0, 9, 1, '[]');
+      return s;
+    });
+    const r = await fx.adapter.write(async (tx) => {
+      const deletes = await tx.readLogDeletes(first, first + 4);
+      // c's marker carries a newer stamp than its logged delete (deleted again since): it stays.
+      const markers = await tx.deleteMarkers(deletes);
+      const log = await tx.deleteLogThrough(first + 100);
+      return { deletes, markers, log, staged: await tx.clearStaged('n-1') };
+    });
+    assert.deepEqual(r.deletes, [{ table: 'parent', pk: pkKey(['a']), hlc: h(2) }, { table: 'parent', pk: pkKey(['b']), hlc: h(4) }, { table: 'parent', pk: pkKey(['c']), hlc: h(5) }]);
+    assert.deepEqual([r.markers, r.log, r.staged], [2, 5, 2]);
+    const back = await fx.adapter.read(async (tx) => ({
+      head: await tx.maxLogSeq(),
+      metas: await tx.getMeta('parent', ['a', 'b', 'c', 'd'].map((k) => pkKey([k]))),
+      markers: await tx.listMarkers({ maxHlc: h(9), after: null, limit: 10 }),
+    }));
+    assert.equal(back.head, first + 5, 'the newest entry is kept whatever the purge asks');
+    assert.deepEqual([...back.metas.keys()].sort(), [pkKey(['c']), pkKey(['d'])]);
+    assert.deepEqual(back.markers, [{ table: 'parent', pk: pkKey(['c']), hlc: h(7) }]);
+    assert.equal(await fx.adapter.write((tx) => tx.appendLog(ch(['e'], 'I', 8), null)), first + 6, 'the sequence goes on after a purge');
+    // Markers page in (table, key) order, at or below a stamp.
+    await fx.adapter.write(async (tx) => { for (let i = 0; i < 7; i++) await tx.putMeta('parent', pkKey([`m${i}`]), { exists: false, hlc: h(i), colHlc: {} }); });
+    const pages: string[][] = [];
+    let after: { table: string; pk: string } | null = null;
+    for (;;) {
+      const page: { table: string; pk: string }[] = await fx.adapter.read((tx) => tx.listMarkers({ maxHlc: h(5), after, limit: 4 }));
+      if (!page.length) break;
+      pages.push(page.map((m) => m.pk));
+      after = page[page.length - 1]!;
+    }
+    assert.deepEqual(pages, [[0, 1, 2, 3].map((i) => pkKey([`m${i}`])), [4, 5].map((i) => pkKey([`m${i}`]))]);
+  });
+
   test(`${dialect}: scanRows pages through a table in key order`, async (t) => {
     const { fx, tables } = await setup(t);
     const parent = tables.get('parent')!;

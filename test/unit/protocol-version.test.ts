@@ -10,8 +10,9 @@ import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
  * fails until PROTOCOL_VERSION is bumped and the hash below recorded for it.
  */
 const KNOWN: Record<number, string> = {
-  // v1 is unreleased: it gained optional column.autoIncrement, handshake keyRange and change.restate (2026-11-22) before any release
-  1: '33e2555cf5abe6dc',
+  // v1 is unreleased: it gained optional column.autoIncrement, handshake keyRange and change.restate (2026-11-22),
+  // and handshake purgedThrough/purgedHlc (purge with a retention horizon), before any release
+  1: '8711e75dee0b948a',
 };
 
 test('the protocol version changes whenever a message schema does', () => {
