@@ -44,6 +44,7 @@ const started = Date.now();
 const failed: RunResult[] = [];
 let done = 0;
 let faults = 0;
+let expired = 0;
 let slowest = 0;
 console.log(`torture: first seed ${first}, ${deadline ? `for ${values.minutes} min` : `${runs} runs`}, dialects ${dialects.join('+')}, up to ${opts.maxSteps} steps`);
 for (let seed = first; deadline ? Date.now() < deadline : seed < first + runs; seed++) {
@@ -51,10 +52,11 @@ for (let seed = first; deadline ? Date.now() < deadline : seed < first + runs; s
   const r = await runScenario(sc);
   done++;
   faults += Object.values(r.faults).reduce((a, b) => a + b, 0);
+  expired += r.events['labs expired'] ?? 0;
   slowest = Math.max(slowest, r.convergeMs);
   if (!values.quiet || !r.ok) {
     const shape = `hub ${sc.world.hub}, labs ${sc.world.nodes.map((n) => `${n.dialect}${n.skewMs ? `(${n.skewMs > 0 ? '+' : ''}${n.skewMs / 3_600_000}h)` : ''}`).join(' ')}`;
-    console.log(`${r.ok ? 'ok  ' : 'FAIL'} seed ${seed} (${shape}; ${r.steps} steps, ${r.writes} writes, ${r.syncs.ok}/${r.syncs.ok + r.syncs.failed} syncs ok, faults ${JSON.stringify(r.faults)}, converged in ${r.convergeMs} ms, ${r.durationMs} ms)`);
+    console.log(`${r.ok ? 'ok  ' : 'FAIL'} seed ${seed} (${shape}; ${r.steps} steps, ${r.writes} writes, ${r.syncs.ok}/${r.syncs.ok + r.syncs.failed} syncs ok, faults ${JSON.stringify(r.faults)}, ${JSON.stringify(r.events)}, converged in ${r.convergeMs} ms, ${r.durationMs} ms)`);
   }
   if (!r.ok) {
     failed.push(r);
@@ -63,7 +65,7 @@ for (let seed = first; deadline ? Date.now() < deadline : seed < first + runs; s
   }
 }
 const seconds = (Date.now() - started) / 1000;
-console.log(`torture: ${done} runs, ${failed.length} failed, ${faults} faults injected, slowest convergence ${slowest} ms, ${seconds.toFixed(0)} s`);
+console.log(`torture: ${done} runs, ${failed.length} failed, ${faults} faults injected, ${expired} labs expired past the horizon, slowest convergence ${slowest} ms, ${seconds.toFixed(0)} s`);
 if (failed.length) console.log(`failing seeds: ${failed.map((r) => r.seed).join(' ')}`);
 if (values.record) {
   recordSoak(values.record, {

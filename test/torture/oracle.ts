@@ -15,7 +15,14 @@ export class History {
   /** per replica (0 = website), the steps at which a sync completed (for the website: any hub request) */
   readonly acks = new Map<number, number[]>();
   readonly failures: string[] = [];
+  /** hub log entries read before purges removed them, by seq */
+  readonly log = new Map<number, LogRow>();
   #cursors = new Map<string, number>();
+
+  /** Keep the hub's whole log as it is now (before a purge). */
+  async keepLog(world: World): Promise<void> {
+    for (const e of await readLog(world)) this.log.set(e.seq, e);
+  }
 
   ack(at: number, step: number): void {
     this.acks.set(at, [...(this.acks.get(at) ?? []), step]);
@@ -114,6 +121,11 @@ export async function converge(world: World, history: History, step: number): Pr
   return Date.now() - started;
 }
 
+async function readLog(world: World): Promise<LogRow[]> {
+  const rows = await world.web.query<LogRow>('SELECT seq, tbl, pk, op, hlc, cols, origin FROM _outpost_log ORDER BY seq');
+  return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+}
+
 interface LogRow { seq: number; tbl: string; pk: string; op: string; hlc: string; cols: string | null; origin: string | null }
 interface ConflictRow { tbl: string; pk: string; kind: string; col: string | null; lost: string | null; lost_hlc: string; origin: string | null }
 
@@ -134,7 +146,8 @@ const same = (a: unknown, b: unknown): boolean => {
  * and needs neither.
  */
 export async function checkHistory(world: World, history: History): Promise<void> {
-  const log = await world.web.query<LogRow>('SELECT seq, tbl, pk, op, hlc, cols, origin FROM _outpost_log ORDER BY seq');
+  await history.keepLog(world);
+  const log = [...history.log.values()].sort((a, b) => a.seq - b.seq);
   const conflicts = await world.web.query<ConflictRow>('SELECT tbl, pk, kind, col, lost, lost_hlc, origin FROM _outpost_conflicts');
   const f = history.failures;
 

@@ -17,6 +17,8 @@ export interface RunResult {
   syncs: { ok: number; failed: number };
   /** faults that actually happened, by kind */
   faults: Record<string, number>;
+  /** other things that happened: rows purged, labs that expired */
+  events: Record<string, number>;
   convergeMs: number;
   durationMs: number;
 }
@@ -38,7 +40,7 @@ export async function runScenario(sc: Scenario): Promise<RunResult> {
   const scope = { after: (fn: () => unknown) => void fns.push(fn) };
   const dir = mkdtempSync(join(scratchRoot(), `outpost-torture-${sc.seed}-`));
   const history = new History();
-  const result: RunResult = { seed: sc.seed, ok: false, failures: history.failures, steps: sc.steps.length, writes: 0, syncs: { ok: 0, failed: 0 }, faults: {}, convergeMs: 0, durationMs: 0 };
+  const result: RunResult = { seed: sc.seed, ok: false, failures: history.failures, steps: sc.steps.length, writes: 0, syncs: { ok: 0, failed: 0 }, faults: {}, events: {}, convergeMs: 0, durationMs: 0 };
   let timer: NodeJS.Timeout | undefined;
   try {
     const run = play(sc, scope, dir, history, result);
@@ -71,6 +73,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
   const apps = [world.web, ...world.nodes.map((n) => n.app)];
   /** components whose database fails until healed: they restart when it heals */
   const down = new Set<number>();
+  const purged = { entries: 0, expired: 0 };
   const firedBefore = (): number[] => [world.hubFaults.fired, ...world.nodes.map((n) => n.faults.fired)];
   const faultTotal = (): number => world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) + Object.values(world.http.fired).reduce((a, b) => a + b, 0);
 
@@ -145,6 +148,21 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
       case 'heal':
         await healAll(i);
         break;
+      case 'purge':
+        if (down.has(0)) break;
+        // The oracle keeps what the purge removes: acknowledged writes are checked against every entry ever logged.
+        await history.keepLog(world);
+        try {
+          const p = await world.hub.purge();
+          purged.entries += p.log + p.markers;
+          purged.expired += p.expired.length;
+        } catch (e) {
+          if (!(e instanceof InjectedFault)) throw e;
+        }
+        break;
+      case 'time':
+        world.advance(s.hours * 3_600_000);
+        break;
     }
     // A component whose database failed has crashed: it starts again now
     // (or, while its database keeps failing, once that heals).
@@ -174,5 +192,6 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     'node db': world.nodes.reduce((s, n) => s + n.faults.fired, 0),
     ...Object.fromEntries(Object.entries(world.http.fired).map(([k, v]) => [`http ${k}`, v])),
   };
+  result.events = { 'purged rows': purged.entries, 'labs expired': purged.expired };
 }
 

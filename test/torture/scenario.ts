@@ -14,6 +14,10 @@ export type Step =
   /** the component's n-th database call from now fails (once, or until healed); then it is restarted as after a crash */
   | { kind: 'crash'; node: number /* 0: the hub */; afterCalls: number; mode: 'once' | 'until-healed' }
   | { kind: 'restart-hub' }
+  /** the hub purges what every live lab has pulled (labs away longer than the horizon expire) */
+  | { kind: 'purge' }
+  /** every clock jumps ahead (past the retention horizon, sometimes) */
+  | { kind: 'time'; hours: number }
   | { kind: 'heal' };
 
 export interface Scenario {
@@ -51,6 +55,8 @@ function stepArb(nodes: number): fc.Arbitrary<Step> {
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 40 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'restart-hub' as const }) },
+    { weight: 2, arbitrary: fc.constant({ kind: 'purge' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('time' as const), hours: fc.constantFrom(1, 6, 25, 49) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'heal' as const }) },
   );
 }

@@ -31,6 +31,9 @@ export interface WorldSpec {
   pageSize: number;
 }
 
+/** The torture config's retention horizon. */
+export const RETENTION_HOURS = 24;
+
 /** The torture suite's config: OIMS, with stock movements synced both ways so that parent/child rows travel in both directions. */
 export function tortureConfig(spec: Pick<WorldSpec, 'policy' | 'pullPage'>): HubConfig {
   return parseHubConfig({
@@ -42,6 +45,8 @@ export function tortureConfig(spec: Pick<WorldSpec, 'policy' | 'pullPage'>): Hub
     },
     limits: { pullPage: spec.pullPage, bodyBytes: 16 * 1024 * 1024 },
     schemaRefreshSeconds: 0,
+    // A day: runs jump the clock past it, so that labs away that long expire and purges remove what others pulled.
+    retention: { horizonSeconds: RETENTION_HOURS * 3600, purgeEverySeconds: 0 },
   });
 }
 
@@ -83,11 +88,18 @@ export class World {
   #app: FastifyInstance | null = null;
   #port = 0;
   #clock: () => number;
+  /** how far every clock of the world (the hub's and the labs') has been moved ahead */
+  #ahead = 0;
 
   private constructor(spec: WorldSpec, clock: () => number) {
     this.spec = spec;
     this.config = tortureConfig(spec);
-    this.#clock = clock;
+    this.#clock = () => clock() + this.#ahead;
+  }
+
+  /** Time passes for everyone at once (hours away, a weekend): every clock jumps ahead. */
+  advance(ms: number): void {
+    this.#ahead += ms;
   }
 
   /**
