@@ -13,9 +13,35 @@ const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(
 const logCount = (path: string, pk: string): number =>
   queryAll<{ n: number }>(path, 'SELECT COUNT(*) AS n FROM _outpost_log WHERE pk = ?', JSON.stringify([pk]))[0]!.n;
 
-test('the connection drops after the hub committed a push: the retry applies nothing twice', async (t) => {
+test('a reply lost once is asked for again at once: the sync completes, the hub applied the push once', async (t) => {
   const dir = tempDir(t);
   let drops = 1;
+  const hub = await startHub(dir, {
+    setup: (app) =>
+      app.addHook('onSend', async (req, _reply, payload) => {
+        if (req.url === '/v1/push' && drops > 0) {
+          drops--;
+          req.raw.socket.destroy(); // committed; this reply never arrives
+        }
+        return payload;
+      }),
+  });
+  t.after(() => hub.close());
+  const a = await joinNode(hub, dir, 'lab-a');
+  t.after(() => a.close());
+  a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'flask', 10)").run(ID(1));
+  const s = await a.agent.sync();
+  assert.equal(drops, 0, 'the first reply was lost');
+  assert.equal(s.pushed, 1);
+  assert.equal(logCount(hub.dbPath, ID(1)), 1, 'the push sent again was acknowledged, not applied twice');
+  assert.equal((await a.agent.status()).pending, 0, 'the node knows the hub has its change');
+  assert.deepEqual(rowsOf(hub.dbPath, 'items'), rowsOf(a.path, 'items'));
+});
+
+test('the connection drops after the hub committed a push: the retry applies nothing twice', async (t) => {
+  const dir = tempDir(t);
+  // Twice: the node sends a request once more when its connection dies before the reply.
+  let drops = 2;
   const hub = await startHub(dir, {
     setup: (app) =>
       app.addHook('onSend', async (req, _reply, payload) => {
@@ -159,4 +185,22 @@ test('a lab database restored from a backup is refused, not silently trimmed', a
   await assert.rejects(agent.sync(), (e: OutpostError) => e.code === 'NODE_STATE_BEHIND' && /restored from a backup/.test(e.message));
   assert.equal((await agent.status()).pending, 1, 'the write made on the restored copy is kept');
   assert.equal(rowsOf(hub.dbPath, 'items').length, 2);
+});
+
+test('a lab app in the agent\'s own process holds its write transaction across an await: the agent waits for it without blocking the process', async (t) => {
+  const { hubWithLabs } = await import('../helpers/fixtures.ts');
+  const { hub, labs } = await hubWithLabs(t, ['lab-a']);
+  const a = labs[0]!;
+  const insert = a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'in one transaction', 1)");
+  a.app.exec('BEGIN IMMEDIATE');
+  insert.run(ID(1));
+  // The agent needs the write lock the app holds. Had it waited inside SQLite
+  // (a busy wait), the process would stall and the app could never commit.
+  const sync = a.agent.sync();
+  await new Promise((r) => setTimeout(r, 50));
+  insert.run(ID(2));
+  a.app.exec('COMMIT');
+  const s = await sync;
+  assert.equal(s.pushed, 2, 'the transaction went up whole once committed');
+  assert.deepEqual(rowsOf(hub.dbPath, 'items'), rowsOf(a.path, 'items'));
 });

@@ -107,41 +107,74 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     for (const who of restarting) await restart(who, step);
   };
 
+  /** A lab's number in a step, among the labs there are now (1-based). */
+  const lab = (n: number): number => ((n - 1) % world.nodes.length) + 1;
+  /** One lab's sync; a failure must be one the faults explain. */
+  const sync = async (who: number, step: number, faultsBefore: number): Promise<void> => {
+    const n = world.nodes[who - 1]!;
+    if (down.has(who)) return; // its process is not running
+    try {
+      await n.agent.sync();
+      history.ack(who, step);
+      result.syncs.ok++;
+    } catch (e) {
+      result.syncs.failed++;
+      const code = e instanceof OutpostError ? e.code : e instanceof InjectedFault ? 'INJECTED' : null;
+      const explained = faultTotal() > faultsBefore || down.size > 0 || code === 'INJECTED';
+      if (!explained || !code || (code !== 'INJECTED' && !EXPECTED_UNDER_FAULTS.has(code))) {
+        history.failures.push(`step ${step}: lab-${who} sync failed with no fault to explain it: ${(e as Error).stack ?? e}`);
+      }
+    }
+  };
+
   for (let i = 0; i < sc.steps.length; i++) {
     const s: Step = sc.steps[i]!;
     const before = firedBefore();
     const faultsBefore = faultTotal();
     switch (s.kind) {
-      case 'write':
-        history.writes.push(...(await workloads[s.at]!.run(apps[s.at]!, s.ops, i)));
+      case 'write': {
+        const at = s.at === 0 ? 0 : lab(s.at);
+        history.writes.push(...(await workloads[at]!.run(apps[at]!, s.ops, i)));
         break;
-      case 'sync': {
-        const n = world.nodes[s.node - 1]!;
-        if (down.has(s.node)) break; // its process is not running
-        try {
-          await n.agent.sync();
-          history.ack(s.node, i);
-          result.syncs.ok++;
-        } catch (e) {
-          result.syncs.failed++;
-          const code = e instanceof OutpostError ? e.code : e instanceof InjectedFault ? 'INJECTED' : null;
-          const explained = faultTotal() > faultsBefore || down.size > 0 || code === 'INJECTED';
-          if (!explained || !code || (code !== 'INJECTED' && !EXPECTED_UNDER_FAULTS.has(code))) {
-            history.failures.push(`step ${i}: lab-${s.node} sync failed with no fault to explain it: ${(e as Error).stack ?? e}`);
-          }
+      }
+      case 'sync':
+        await sync(lab(s.node), i, faultsBefore);
+        break;
+      case 'sync-many':
+        await Promise.all([...new Set(s.nodes.map(lab))].map((who) => sync(who, i, faultsBefore)));
+        break;
+      case 'write-during-sync': {
+        // The app's transaction and the agent's run side by side; the write
+        // is not acknowledged by this sync (it may or may not be in it).
+        const who = lab(s.node);
+        const [writes] = await Promise.all([workloads[who]!.run(apps[who]!, s.ops, i), sync(who, i, faultsBefore)]);
+        history.writes.push(...writes);
+        const acks = history.acks.get(who);
+        if (acks?.at(-1) === i) acks.pop();
+        break;
+      }
+      case 'join': {
+        if (down.has(0)) break;
+        const spec = { dialect: sc.world.nodes[i % sc.world.nodes.length]!.dialect, skewMs: 0 };
+        if (await world.joinLate(scope, dir, spec)) {
+          const n = world.nodes.at(-1)!;
+          workloads.push(new ReplicaWorkload(n.index + 1));
+          apps.push(n.app);
         }
         break;
       }
       case 'offline':
-        world.http.offline(world.nodes[s.node - 1]!.token, s.on);
+        world.http.offline(world.nodes[lab(s.node) - 1]!.token, s.on);
         break;
       case 'net':
-        for (let i = 0; i < s.times; i++) world.http.inject(world.nodes[s.node - 1]!.token, { kind: s.fault, endpoint: s.endpoint });
+        for (let k = 0; k < s.times; k++) world.http.inject(world.nodes[lab(s.node) - 1]!.token, { kind: s.fault, endpoint: s.endpoint });
         break;
-      case 'crash':
-        if (down.has(s.node)) break;
-        (s.node === 0 ? world.hubFaults : world.nodes[s.node - 1]!.faults).arm(s.afterCalls, s.mode);
+      case 'crash': {
+        const who = s.node === 0 ? 0 : lab(s.node);
+        if (down.has(who)) break;
+        (who === 0 ? world.hubFaults : world.nodes[who - 1]!.faults).arm(s.afterCalls, s.mode);
         break;
+      }
       case 'restart-hub':
         if (!down.has(0)) await restart(0, i);
         break;
@@ -168,7 +201,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     // (or, while its database keeps failing, once that heals).
     const after = firedBefore();
     for (let who = 0; who < after.length; who++) {
-      if (after[who]! === before[who]! || down.has(who)) continue;
+      if (before[who] === undefined || after[who]! === before[who]! || down.has(who)) continue;
       const faults = who === 0 ? world.hubFaults : world.nodes[who - 1]!.faults;
       if (faults.armed) down.add(who);
       else await restart(who, i);

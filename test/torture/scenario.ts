@@ -8,6 +8,12 @@ import type { WorldSpec } from './world.ts';
 export type Step =
   | { kind: 'write'; at: number; ops: WriteOp[] }
   | { kind: 'sync'; node: number }
+  /** several labs sync at the same time */
+  | { kind: 'sync-many'; nodes: number[] }
+  /** a lab's app writes while that lab syncs */
+  | { kind: 'write-during-sync'; node: number; ops: WriteOp[] }
+  /** a new lab joins (its first snapshot under whatever faults are on) */
+  | { kind: 'join' }
   | { kind: 'offline'; node: number; on: boolean }
   /** the node's next `times` requests to the endpoint get the fault (a request cut before its reply is sent once more, so one drop alone is retried) */
   | { kind: 'net'; node: number; fault: HttpFaultKind; endpoint?: Endpoint; times: number }
@@ -47,10 +53,14 @@ const op = (at: number): fc.Arbitrary<WriteOp> =>
   );
 
 function stepArb(nodes: number): fc.Arbitrary<Step> {
-  const node = fc.integer({ min: 1, max: nodes });
+  // Numbers beyond the labs there are name labs that join later (taken modulo the labs there are).
+  const node = fc.integer({ min: 1, max: nodes + 1 });
   return fc.oneof(
-    { weight: 10, arbitrary: fc.integer({ min: 0, max: nodes }).chain((at) => fc.record({ kind: fc.constant('write' as const), at: fc.constant(at), ops: fc.array(op(at), { minLength: 1, maxLength: 4 }) })) },
+    { weight: 10, arbitrary: fc.integer({ min: 0, max: nodes + 1 }).chain((at) => fc.record({ kind: fc.constant('write' as const), at: fc.constant(at), ops: fc.array(op(at), { minLength: 1, maxLength: 4 }) })) },
     { weight: 7, arbitrary: fc.record({ kind: fc.constant('sync' as const), node }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('sync-many' as const), nodes: fc.uniqueArray(node, { minLength: 2, maxLength: nodes + 1 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('write-during-sync' as const), node, ops: fc.array(op(1), { minLength: 1, maxLength: 4 }) }) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'join' as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('offline' as const), node, on: fc.boolean() }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 40 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },

@@ -65,6 +65,18 @@ export class ReplicaWorkload {
    * error, as it would without Outpost: a write that was never made).
    */
   async run(app: AppDb, ops: WriteOp[], step: number): Promise<WriteRecord[]> {
+    // As an app would: a transaction chosen as a deadlock victim (the agent
+    // locks the same rows) is run again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#run(app, ops, step);
+      } catch (e) {
+        if (attempt >= 5 || !/deadlock|could not serialize|database is locked|SQLITE_BUSY/i.test(String((e as Error).message))) throw e;
+      }
+    }
+  }
+
+  async #run(app: AppDb, ops: WriteOp[], step: number): Promise<WriteRecord[]> {
     const out: WriteRecord[] = [];
     const own = [...this.#own];
     const gone = [...this.#gone];
@@ -75,7 +87,8 @@ export class ReplicaWorkload {
       if (cols === null) out.push({ step, n: writeCounter++, at: this.at, table, pk, col: null, value: null });
       else for (const [col, value] of Object.entries(cols)) out.push({ step, n: writeCounter++, at: this.at, table, pk, col, value });
     };
-    await app.exec('BEGIN');
+    // SQLite apps take the write lock at once (HARD-PARTS §6): a read-then-write transaction could not wait for it.
+    await app.exec(app.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN');
     try {
       for (const o of ops) {
         if (o.op === 'insert' || (o.op === 'reinsert' && gone.length)) {

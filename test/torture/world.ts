@@ -92,7 +92,7 @@ export class World {
   #ahead = 0;
 
   private constructor(spec: WorldSpec, clock: () => number) {
-    this.spec = spec;
+    this.spec = structuredClone(spec);
     this.config = tortureConfig(spec);
     this.#clock = () => clock() + this.#ahead;
   }
@@ -192,6 +192,37 @@ export class World {
       this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app });
       scope.after(() => this.nodes[i]!.inner.close());
     }
+  }
+
+  /**
+   * A lab that joins while the run goes on (its snapshot meets whatever
+   * faults are on). Returns false when it could not even get its credential
+   * (the hub was down): an admin would enroll it again; it takes no part.
+   */
+  async joinLate(scope: Scope, dir: string, spec: NodeSpec): Promise<boolean> {
+    const i = this.nodes.length;
+    const name = `lab-${i + 1}`;
+    const app = await newDatabase(scope, spec.dialect, dir, name);
+    let code: string;
+    try {
+      ({ code } = await addNode(this.hubInner, name));
+    } catch {
+      return false; // the hub's database is failing: no enrollment
+    }
+    const faults = new DbFaults();
+    const inner = await openAdapter(app.url);
+    try {
+      await NodeAgent.join(withDbFaults(inner, faults), this.hubUrl, code, this.#agentOptions(spec));
+    } catch {
+      /* the first snapshot failed: the next sync takes it */
+    }
+    const joined = await inner.read((tx) => tx.getState('token'));
+    await inner.close();
+    if (!joined) return false;
+    this.spec.nodes.push(spec);
+    this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app });
+    scope.after(() => this.nodes[i]!.inner.close());
+    return true;
   }
 
   async #fromTemplate(scope: Scope, dir: string): Promise<void> {

@@ -81,6 +81,11 @@ export class SqliteAdapter implements Adapter {
     mkdirSync(dirname(this.path), { recursive: true });
     this.#db = openConnection(this.path, false);
     this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    // From here on the writer never waits inside SQLite (a busy wait there
+    // blocks the whole process, and an app in the same process holding a
+    // transaction across an await could never finish it): #immediate waits
+    // for the write lock without blocking.
+    this.#db.pragma('busy_timeout = 0');
     const st = new StatementCache(this.#db);
     this.#writeTx = sqliteTx(st);
   }
@@ -90,16 +95,37 @@ export class SqliteAdapter implements Adapter {
   }
 
   async installBookkeeping(role: Role): Promise<void> {
-    await this.#lock.run(async () => {
-      this.#db.transaction(() => {
+    await this.#lock.run(() =>
+      this.#immediate(() => {
         for (const sql of bookkeepingDdl(role)) this.#db.exec(sql);
-      }).immediate();
-    });
+      }),
+    );
+  }
+
+  /**
+   * Run `body` (synchronous) in a BEGIN IMMEDIATE transaction, waiting for
+   * the write lock without blocking the event loop: another writer (the lab
+   * app) holds it for as long as its transaction lasts.
+   */
+  async #immediate<T>(body: () => T): Promise<T> {
+    await this.#begin();
+    try {
+      const r = body();
+      this.#db.exec('COMMIT');
+      return r;
+    } catch (e) {
+      if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  async #begin(): Promise<void> {
+    await retryWhileBusy(() => this.#db.exec('BEGIN IMMEDIATE'), this.description);
   }
 
   async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts: { initialAtEpoch?: boolean } = {}): Promise<{ initialRows: number }> {
-    return this.#lock.run(async () =>
-      this.#db.transaction(() => {
+    return this.#lock.run(() =>
+      this.#immediate(() => {
         for (const name of triggerNames(table.name)) this.#db.exec(`DROP TRIGGER IF EXISTS ${quoteSqlite(name)}`);
         const sql = mode === 'capture' ? captureTriggersSql(table) : mode === 'readonly' ? readonlyTriggersSql(table) : [];
         for (const s of sql) this.#db.exec(s);
@@ -111,14 +137,12 @@ export class SqliteAdapter implements Adapter {
         const n = this.#db.prepare(initialCaptureSql(table, opts.initialAtEpoch ?? false)).run().changes;
         this.#db.prepare('INSERT INTO _outpost_state (k, v) VALUES (?, ?)').run(marker, String(Date.now()));
         return { initialRows: n };
-      }).immediate(),
+      }),
     );
   }
 
   async createTable(table: TableSchema): Promise<void> {
-    await this.#lock.run(async () => {
-      this.#db.exec(createTableSql(table));
-    });
+    await this.#lock.run(() => this.#immediate(() => this.#db.exec(createTableSql(table))));
   }
 
   async setKeyStart(table: TableSchema, next: number): Promise<boolean> {
@@ -126,31 +150,33 @@ export class SqliteAdapter implements Adapter {
       const hasSeq = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").get();
       const sql = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table.name) as { sql: string } | undefined)?.sql ?? '';
       if (!hasSeq || !/AUTOINCREMENT/i.test(sql)) return false;
-      this.#db.transaction(() => {
+      await this.#immediate(() => {
         const n = this.#db.prepare('UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?').run(next - 1, table.name).changes;
         if (n === 0) this.#db.prepare('INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)').run(table.name, next - 1);
-      }).immediate();
+      });
       return true;
     });
   }
 
   async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
-    await this.#lock.run(async () => {
-      this.#db.exec(addColumnSql(table, column));
-    });
+    await this.#lock.run(() => this.#immediate(() => this.#db.exec(addColumnSql(table, column))));
   }
 
   async execScript(sql: string): Promise<void> {
-    await this.#lock.run(async () => {
-      this.#db.exec(sql);
-    });
+    // A script may hold statements a transaction cannot (PRAGMA, its own BEGIN): run as it is, waiting while the database is busy.
+    await this.#lock.run(() => retryWhileBusy(() => this.#db.exec(sql), this.description));
   }
 
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
       const fkOff = opts.checkForeignKeys === false;
       if (fkOff) this.#db.pragma('foreign_keys = OFF');
-      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        await this.#begin();
+      } catch (e) {
+        if (fkOff) this.#db.pragma('foreign_keys = ON');
+        throw e;
+      }
       try {
         this.#db.exec('PRAGMA defer_foreign_keys = ON');
         this.#db.exec('INSERT INTO _outpost_applying (x) VALUES (1)');
@@ -188,6 +214,27 @@ export class SqliteAdapter implements Adapter {
       for (const r of this.#readers.splice(0)) r.db.close();
       this.#db.close();
     });
+  }
+}
+
+/** How long the writer waits for another connection's write transaction to end before it reports DB_BUSY. */
+const BUSY_WAIT_MS = 30_000;
+
+/** Run `fn` until it does not fail with SQLITE_BUSY, waiting (without blocking) a little longer each time. */
+async function retryWhileBusy(fn: () => void, what: string): Promise<void> {
+  const started = Date.now();
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      fn();
+      return;
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code !== 'SQLITE_BUSY' && code !== 'SQLITE_LOCKED') throw e;
+      if (Date.now() - started > BUSY_WAIT_MS) {
+        throw new OutpostError('DB_BUSY', `${what} stayed locked by another writer for ${BUSY_WAIT_MS / 1000} s; try again`, { code });
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }
 
