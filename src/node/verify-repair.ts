@@ -1,0 +1,79 @@
+import { HLC_ZERO, formatHlc, pkKey, type Change, type TableSchema, type VerifyFetchResponse } from '../protocol/index.ts';
+import { applyChanges, lockChangedRows, rowDigest, rowKey, type RowValues } from '../engine/index.ts';
+import type { Adapter, Tx } from '../adapters/adapter.ts';
+import type { RowDifference } from './verify-report.ts';
+
+/** A row as the hub sent it for verify: values (null: absent) and stamps. */
+export type HubRow = VerifyFetchResponse['rows'][number];
+
+/** The stamp the hub gives a row it has no stamps for (as in its snapshot). */
+const HUB_ZERO = formatHlc({ wall: 0, counter: 0, node: 'hub' });
+
+/** Rows with captured changes not acknowledged yet, stamped or not, as `rowKey`s. */
+export async function localPending(tx: Tx): Promise<Set<string>> {
+  const stamped = await tx.readCapture({ limit: Number.MAX_SAFE_INTEGER });
+  const unstamped = await tx.readCapture({ unstamped: true, limit: Number.MAX_SAFE_INTEGER });
+  return new Set([...stamped, ...unstamped].map((r) => `${r.table}\u0000${r.pk}`));
+}
+
+/** The hub's columns of a row, in catalogue order (columns only this node has are left out). */
+export function catalogueValues(table: TableSchema, row: RowValues): RowValues {
+  return Object.fromEntries(table.columns.map((c) => [c.name, row[c.name] ?? null]));
+}
+
+/**
+ * Hub wins: overwrite the node's rows with the hub's, values and stamps (as a
+ * node adopts a restatement), or delete the rows the hub lacks, in one
+ * echo-suppressed write transaction, so nothing of it is captured or pushed.
+ * Every overwritten row is recorded in `_outpost_repairs` with its old values.
+ * A row that gained a local change meanwhile is left alone and marked in
+ * flight; one that meanwhile became equal is returned, to be dropped from
+ * the report.
+ */
+export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, table: TableSchema, diffs: RowDifference[], hub: ReadonlyMap<string, HubRow>, now: () => number): Promise<Set<string>> {
+  const settled = new Set<string>();
+  if (diffs.length === 0) return settled;
+  await db.write(async (tx) => {
+    // An app write to these rows has committed (and is seen as pending below) or waits.
+    await lockChangedRows(tx, catalogue, diffs);
+    const pending = await localPending(tx);
+    const pks = diffs.map((d) => d.pk);
+    const keys = pks.map((pk) => pkKey(pk));
+    const current = await tx.getRows(table, pks);
+    const metas = await tx.getMeta(table.name, keys);
+    const changes: Change[] = [];
+    const done: RowDifference[] = [];
+    for (const d of diffs) {
+      const key = pkKey(d.pk);
+      const h = hub.get(key)!;
+      if (pending.has(rowKey(table.name, d.pk))) {
+        d.inFlight = 'node-pending';
+        continue;
+      }
+      const cur = current.get(key);
+      const same = cur && h.values ? rowDigest(table, cur) === rowDigest(table, h.values) : !cur && !h.values;
+      if (same) {
+        settled.add(key);
+        continue;
+      }
+      const meta = metas.get(key);
+      const change: Change = h.values
+        ? { table: table.name, pk: d.pk, op: 'I', hlc: h.hlc ?? HUB_ZERO, cols: h.values, restate: true }
+        : { table: table.name, pk: d.pk, op: 'D', hlc: h.hlc ?? meta?.hlc ?? HLC_ZERO, restate: true };
+      if (h.values && h.colHlc) change.colHlc = { ...h.colHlc };
+      changes.push(change);
+      done.push(d);
+      await tx.addRepair({
+        table: table.name, pk: key, kind: d.kind,
+        oldValues: cur ? JSON.stringify(catalogueValues(table, cur)) : null,
+        oldHlc: meta?.hlc ?? null,
+        newValues: h.values ? JSON.stringify(h.values) : null,
+        newHlc: change.hlc,
+      }, now());
+    }
+    // The hub's state of each row as it is (like a restatement), not resolved against this node's stamps.
+    await applyChanges(tx, catalogue, changes, () => true);
+    for (const d of done) d.repaired = true;
+  });
+  return settled;
+}
