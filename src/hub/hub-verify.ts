@@ -2,7 +2,7 @@ import {
   OutpostError, pkKey, type TableSchema, type VerifyFetchRequest, type VerifyFetchResponse, type VerifyRowsRequest,
   type VerifyRowsResponse, type VerifySumsRequest, type VerifySumsResponse,
 } from '../protocol/index.ts';
-import { bucketRows, tableSums } from '../engine/index.ts';
+import { bucketRows, rowPk, tableSums } from '../engine/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
 
@@ -43,7 +43,9 @@ export async function verifyFetch(hub: Hub, node: NodeRecord, req: VerifyFetchRe
     const out: VerifyFetchResponse['rows'] = [];
     for (let i = 0; i < req.pks.length; i++) {
       const key = keys[i]!;
-      const row = rows.get(key);
+      // A case- or accent-insensitive collation finds 'beta' for 'BETA': not the same row.
+      const found = rows.get(key);
+      const row = found && pkKey(rowPk(table, found)) === key ? found : undefined;
       const meta = metas.get(key);
       const values = row ? Object.fromEntries(table.columns.map((c) => [c.name, row[c.name] ?? null])) : null;
       const entry: VerifyFetchResponse['rows'][number] = { pk: req.pks[i]!, values, hlc: meta?.hlc ?? null, logAfter: await tx.hasLogAfter(table.name, key, req.after, node.id) };

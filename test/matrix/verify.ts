@@ -11,8 +11,12 @@ import { canonicalRows, joinMatrixLab, startMatrixHub, type DialectName } from '
 
 const id = (n: number): string => `0b7c9f0e-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const [X, Y, Z, W, V, U] = [1, 2, 3, 4, 5, 6].map(id) as [string, string, string, string, string, string];
-/** Category keys that differ only in case or sort differently under each database's collation. */
-const CATEGORY_KEYS = ['Alpha', 'alpha', 'ALPHA', 'beta', 'Beta', 'éclair', 'Eclair', 'z_b', 'z-b', 'Zeta'];
+/**
+ * Category keys that sort differently under a binary collation (SQLite,
+ * utf8mb4_bin, PostgreSQL's C) and a linguistic one (utf8mb4_unicode_ci,
+ * ICU); the lab later gains 'BETA', equal to 'beta' under a case-insensitive one.
+ */
+const CATEGORY_KEYS = ['Alpha', 'apple', 'Banana', 'beta', 'Eclair', 'z_b', 'z-b', 'Zeta'];
 
 /** Each difference as one comparable line: table, key, kind, in-flight reason, repaired. */
 function lines(r: VerifyReport): string[] {
@@ -32,11 +36,11 @@ async function sortedRows(db: Adapter, table: string): Promise<string[]> {
  * --repair makes the lab match the hub again and records what it overwrote;
  * a second verify is clean and syncing goes on as before.
  */
-export function verifyScenario(hubDialect: DialectName, labDialect: DialectName): void {
-  test(`verify and repair: ${hubDialect} hub, ${labDialect} lab`, async (t) => {
+export function verifyScenario(hubDialect: DialectName, labDialect: DialectName, opts: { hubSchema?: string; note?: string } = {}): void {
+  test(`verify and repair: ${hubDialect} hub${opts.note ? ` (${opts.note})` : ''}, ${labDialect} lab`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-verify-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const hub = await startMatrixHub(t, hubDialect, dir);
+    const hub = await startMatrixHub(t, hubDialect, dir, { schema: opts.hubSchema });
     for (const k of CATEGORY_KEYS) await hub.web.run('INSERT INTO categories (id, name) VALUES (?, ?)', k, `category ${k}`);
     for (const [i, key] of [X, Y, W, V, U].entries()) {
       await hub.web.run('INSERT INTO items (id, lab_id, category_id, name, quantity, unit_price) VALUES (?, ?, ?, ?, ?, ?)', key, 'lab-a', 'glassware', `item ${i}`, i + 1, '2.50');
@@ -58,8 +62,8 @@ export function verifyScenario(hubDialect: DialectName, labDialect: DialectName)
       await tx.deleteRow(itemsT, [Y]);
       await tx.upsertRow(itemsT, { id: Z, lab_id: 'lab-a', category_id: null, name: 'ghost', serial_number: null, quantity: 1, unit_price: null, status: 'active', notes: null, updated_at: '2026-01-01T00:00:00.000Z' });
       await tx.updateRow(tables.get('labs')!, ['lab-b'], { name: 'Tampered Lab B' });
-      await tx.updateRow(tables.get('categories')!, ['alpha'], { name: 'tampered alpha' });
-      await tx.deleteRow(tables.get('categories')!, ['Beta']);
+      await tx.updateRow(tables.get('categories')!, ['apple'], { name: 'tampered apple' });
+      await tx.deleteRow(tables.get('categories')!, ['Banana']);
       await tx.upsertRow(tables.get('categories')!, { id: 'BETA', name: 'not on the hub', parent_id: null, updated_at: '2026-01-01T00:00:00.000Z' });
     });
     assert.equal((await lab.db.read((tx) => tx.captureStats())).count, 0, 'the tampering was not captured');
@@ -69,8 +73,8 @@ export function verifyScenario(hubDialect: DialectName, labDialect: DialectName)
 
     const expected = [
       `categories ["BETA"] missing-on-hub - -`,
-      `categories ["Beta"] missing-on-node - -`,
-      `categories ["alpha"] values-differ - -`,
+      `categories ["Banana"] missing-on-node - -`,
+      `categories ["apple"] values-differ - -`,
       `items ${JSON.stringify([V])} values-differ hub-newer -`,
       `items ${JSON.stringify([W])} values-differ node-pending -`,
       `items ${JSON.stringify([X])} values-differ - -`,
