@@ -2,6 +2,7 @@ import { HLC_ZERO, formatHlc, pkKey, type Change, type TableSchema, type VerifyF
 import { applyChanges, lockChangedRows, rowDigest, rowKey, type RowValues } from '../engine/index.ts';
 import type { Adapter, Tx } from '../adapters/adapter.ts';
 import type { RowDifference } from './verify-report.ts';
+import { readNodeState } from './node-state.ts';
 
 /** A row as the hub sent it for verify: values (null: absent) and stamps. */
 export type HubRow = VerifyFetchResponse['rows'][number];
@@ -30,10 +31,17 @@ export function catalogueValues(table: TableSchema, row: RowValues): RowValues {
  * flight; one that meanwhile became equal is returned, to be dropped from
  * the report.
  */
-export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, table: TableSchema, diffs: RowDifference[], hub: ReadonlyMap<string, HubRow>, now: () => number): Promise<Set<string>> {
+export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, table: TableSchema, diffs: RowDifference[], hub: ReadonlyMap<string, HubRow>, opts: { cursor: number; now: () => number }): Promise<Set<string>> {
   const settled = new Set<string>();
   if (diffs.length === 0) return settled;
   await db.write(async (tx) => {
+    // A pull since the hub's rows were fetched (`outpost run` alongside) may
+    // have applied newer versions than those: adopting the fetched ones
+    // would step back behind the cursor. Leave them all to the next verify.
+    if ((await readNodeState(tx)).cursor !== opts.cursor) {
+      for (const d of diffs) d.inFlight = 'hub-newer';
+      return;
+    }
     // An app write to these rows has committed (and is seen as pending below) or waits.
     await lockChangedRows(tx, catalogue, diffs);
     const pending = await localPending(tx);
@@ -69,7 +77,7 @@ export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, Tab
         oldHlc: meta?.hlc ?? null,
         newValues: h.values ? JSON.stringify(h.values) : null,
         newHlc: change.hlc,
-      }, now());
+      }, opts.now());
     }
     // The hub's state of each row as it is (like a restatement), not resolved against this node's stamps.
     await applyChanges(tx, catalogue, changes, () => true);

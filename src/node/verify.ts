@@ -130,7 +130,7 @@ async function verifyTable(ctx: Ctx, t: TableSchema): Promise<TableReport> {
     });
   }
   if (ctx.opts.repair) {
-    const settled = await repairRows(db, ctx.catalogue, t, report.differences.filter((d) => !d.inFlight), hubRows, ctx.opts.now ?? Date.now);
+    const settled = await repairRows(db, ctx.catalogue, t, report.differences.filter((d) => !d.inFlight), hubRows, { cursor, now: ctx.opts.now ?? Date.now });
     report.differences = report.differences.filter((d) => !settled.has(pkKey(d.pk)));
     report.repaired = report.differences.filter((d) => d.repaired).length;
   }
