@@ -24,14 +24,15 @@ export function catalogueValues(table: TableSchema, row: RowValues): RowValues {
 
 /**
  * Hub wins: overwrite the node's rows with the hub's, values and stamps (as a
- * node adopts a restatement), or delete the rows the hub lacks, in one
- * echo-suppressed write transaction, so nothing of it is captured or pushed.
- * Every overwritten row is recorded in `_outpost_repairs` with its old values.
- * A row that gained a local change meanwhile is left alone and marked in
- * flight; one that meanwhile became equal is returned, to be dropped from
- * the report.
+ * node adopts a restatement), or delete the rows the hub lacks, for every
+ * table in one echo-suppressed write transaction (so nothing of it is
+ * captured or pushed, and rows of related tables are written parents first
+ * and deleted children first). Every overwritten row is recorded in
+ * `_outpost_repairs` with its old values. A row that gained a local change
+ * meanwhile is left alone and marked in flight; one that meanwhile became
+ * equal is returned (as a `rowKey`), to be dropped from the report.
  */
-export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, table: TableSchema, diffs: RowDifference[], hub: ReadonlyMap<string, HubRow>, opts: { cursor: number; now: () => number }): Promise<Set<string>> {
+export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, diffs: RowDifference[], hub: ReadonlyMap<string, HubRow>, opts: { cursor: number; now: () => number }): Promise<Set<string>> {
   const settled = new Set<string>();
   if (diffs.length === 0) return settled;
   await db.write(async (tx) => {
@@ -45,39 +46,43 @@ export async function repairRows(db: Adapter, catalogue: ReadonlyMap<string, Tab
     // An app write to these rows has committed (and is seen as pending below) or waits.
     await lockChangedRows(tx, catalogue, diffs);
     const pending = await localPending(tx);
-    const pks = diffs.map((d) => d.pk);
-    const keys = pks.map((pk) => pkKey(pk));
-    const current = await tx.getRows(table, pks);
-    const metas = await tx.getMeta(table.name, keys);
     const changes: Change[] = [];
     const done: RowDifference[] = [];
-    for (const d of diffs) {
-      const key = pkKey(d.pk);
-      const h = hub.get(key)!;
-      if (pending.has(rowKey(table.name, d.pk))) {
-        d.inFlight = 'node-pending';
-        continue;
+    const byTable = new Map<string, RowDifference[]>();
+    for (const d of diffs) byTable.set(d.table, [...(byTable.get(d.table) ?? []), d]);
+    for (const [name, rows] of byTable) {
+      const table = catalogue.get(name)!;
+      const pks = rows.map((d) => d.pk);
+      const current = await tx.getRows(table, pks);
+      const metas = await tx.getMeta(name, pks.map((pk) => pkKey(pk)));
+      for (const d of rows) {
+        const key = pkKey(d.pk);
+        const h = hub.get(rowKey(name, d.pk))!;
+        if (pending.has(rowKey(name, d.pk))) {
+          d.inFlight = 'node-pending';
+          continue;
+        }
+        const cur = current.get(key);
+        const same = cur && h.values ? rowDigest(table, cur) === rowDigest(table, h.values) : !cur && !h.values;
+        if (same) {
+          settled.add(rowKey(name, d.pk));
+          continue;
+        }
+        const meta = metas.get(key);
+        const change: Change = h.values
+          ? { table: name, pk: d.pk, op: 'I', hlc: h.hlc ?? HUB_ZERO, cols: h.values, restate: true }
+          : { table: name, pk: d.pk, op: 'D', hlc: h.hlc ?? meta?.hlc ?? HLC_ZERO, restate: true };
+        if (h.values && h.colHlc) change.colHlc = { ...h.colHlc };
+        changes.push(change);
+        done.push(d);
+        await tx.addRepair({
+          table: name, pk: key, kind: d.kind,
+          oldValues: cur ? JSON.stringify(catalogueValues(table, cur)) : null,
+          oldHlc: meta?.hlc ?? null,
+          newValues: h.values ? JSON.stringify(h.values) : null,
+          newHlc: change.hlc,
+        }, opts.now());
       }
-      const cur = current.get(key);
-      const same = cur && h.values ? rowDigest(table, cur) === rowDigest(table, h.values) : !cur && !h.values;
-      if (same) {
-        settled.add(key);
-        continue;
-      }
-      const meta = metas.get(key);
-      const change: Change = h.values
-        ? { table: table.name, pk: d.pk, op: 'I', hlc: h.hlc ?? HUB_ZERO, cols: h.values, restate: true }
-        : { table: table.name, pk: d.pk, op: 'D', hlc: h.hlc ?? meta?.hlc ?? HLC_ZERO, restate: true };
-      if (h.values && h.colHlc) change.colHlc = { ...h.colHlc };
-      changes.push(change);
-      done.push(d);
-      await tx.addRepair({
-        table: table.name, pk: key, kind: d.kind,
-        oldValues: cur ? JSON.stringify(catalogueValues(table, cur)) : null,
-        oldHlc: meta?.hlc ?? null,
-        newValues: h.values ? JSON.stringify(h.values) : null,
-        newHlc: change.hlc,
-      }, opts.now());
     }
     // The hub's state of each row as it is (like a restatement), not resolved against this node's stamps.
     await applyChanges(tx, catalogue, changes, () => true);

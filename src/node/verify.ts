@@ -63,9 +63,19 @@ export async function verifyNode(target: NodeAgent | Adapter, opts: VerifyOption
     if (!ctx.catalogue.has(name)) throw new OutpostError('UNKNOWN_TABLE', `table ${name} is not synced with this node's hub`, { table: name });
   }
   const reports: TableReport[] = [];
+  const hubRows = new Map<string, HubRow>();
   for (const t of state.tables) {
     if (opts.tables && !opts.tables.includes(t.name)) continue;
-    reports.push(t.direction === 'up' ? skipped(t) : await verifyTable(ctx, t));
+    reports.push(t.direction === 'up' ? skipped(t) : await verifyTable(ctx, t, hubRows));
+  }
+  if (opts.repair) {
+    // All tables at once: rows of related tables are written parents first and deleted children first.
+    const diffs = reports.flatMap((r) => r.differences.filter((d) => !d.inFlight));
+    const settled = await repairRows(ctx.db, ctx.catalogue, diffs, hubRows, { cursor: state.cursor, now: opts.now ?? Date.now });
+    for (const r of reports) {
+      r.differences = r.differences.filter((d) => !settled.has(rowKey(d.table, d.pk)));
+      r.repaired = r.differences.filter((d) => d.repaired).length;
+    }
   }
   return summarize(reports, synced, buckets, Date.now() - started);
 }
@@ -77,7 +87,8 @@ function skipped(t: TableSchema): TableReport {
   };
 }
 
-async function verifyTable(ctx: Ctx, t: TableSchema): Promise<TableReport> {
+/** Compare one table; the hub's version of the rows that differ goes into `hubRows` (by `rowKey`). */
+async function verifyTable(ctx: Ctx, t: TableSchema, hubRows: Map<string, HubRow>): Promise<TableReport> {
   const { db, client, buckets } = ctx;
   const progress = ctx.opts.progress;
   const [hub, node] = await Promise.all([
@@ -106,18 +117,16 @@ async function verifyTable(ctx: Ctx, t: TableSchema): Promise<TableReport> {
   if (differing.size === 0) return report;
 
   // The hub's version of those rows, with its stamps and whether it changed after this node's cursor.
-  const cursor = (await db.read(readNodeState)).cursor;
-  const hubRows = new Map<string, HubRow>();
   const pks = [...differing.values()];
   for (let i = 0; i < pks.length; i += VERIFY_MAX_FETCH) {
-    for (const r of (await client.verifyFetch({ table: t.name, pks: pks.slice(i, i + VERIFY_MAX_FETCH), after: cursor })).rows) hubRows.set(pkKey(r.pk), r);
+    const page = await client.verifyFetch({ table: t.name, pks: pks.slice(i, i + VERIFY_MAX_FETCH), after: ctx.state.cursor });
+    for (const r of page.rows) hubRows.set(rowKey(t.name, r.pk), r);
   }
   // The node's rows as they are now, and its local changes not pushed yet.
   const { rows, pending } = await db.read(async (tx) => ({ rows: await tx.getRows(t, pks), pending: await localPending(tx) }));
   for (const pk of pks) {
-    const key = pkKey(pk);
-    const h = hubRows.get(key)!;
-    const n = rows.get(key);
+    const h = hubRows.get(rowKey(t.name, pk))!;
+    const n = rows.get(pkKey(pk));
     if (n && h.values ? rowDigest(t, n) === rowDigest(t, h.values) : !n && !h.values) continue; // settled meanwhile
     const kind: DifferenceKind = !n ? 'missing-on-node' : !h.values ? 'missing-on-hub' : 'values-differ';
     report.differences.push({
@@ -128,11 +137,6 @@ async function verifyTable(ctx: Ctx, t: TableSchema): Promise<TableReport> {
       inFlight: pending.has(rowKey(t.name, pk)) ? 'node-pending' : h.logAfter ? 'hub-newer' : null,
       repaired: false,
     });
-  }
-  if (ctx.opts.repair) {
-    const settled = await repairRows(db, ctx.catalogue, t, report.differences.filter((d) => !d.inFlight), hubRows, { cursor, now: ctx.opts.now ?? Date.now });
-    report.differences = report.differences.filter((d) => !settled.has(pkKey(d.pk)));
-    report.repaired = report.differences.filter((d) => d.repaired).length;
   }
   return report;
 }

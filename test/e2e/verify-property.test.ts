@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { hubWithLabs, hubApp, rowsOf } from '../helpers/fixtures.ts';
 import { readNodeState } from '../../src/node/node-state.ts';
 import { verifyNode } from '../../src/node/verify.ts';
+import type { RowValues } from '../../src/engine/index.ts';
 
 const id = (n: number): string => `0b7c9f0e-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const ROWS = 40;
@@ -38,7 +39,7 @@ test('verify names exactly the tampered rows, for any tampering and bucket count
           expected.push(`${id(row)} missing-on-node`);
           continue;
         }
-        const cols = op === 'quantity' ? { quantity: -1 - row } : op === 'notes' ? { notes: `changed ${row}` } : { quantity: -1 - row, notes: `changed ${row}` };
+        const cols: RowValues = op === 'quantity' ? { quantity: -1 - row } : op === 'notes' ? { notes: `changed ${row}` } : { quantity: -1 - row, notes: `changed ${row}` };
         await tx.updateRow(items, [id(row)], cols);
         expected.push(`${id(row)} values-differ ${Object.keys(cols).join(',')}`);
       }
