@@ -68,6 +68,27 @@ export interface ConflictRecord {
   rule: string;
 }
 
+/** A node row that `outpost verify --repair` overwrote with the hub's version (`_outpost_repairs`). */
+export interface RepairRecord {
+  table: string;
+  /** the row's key, `pkKey` form */
+  pk: string;
+  kind: 'missing-on-node' | 'missing-on-hub' | 'values-differ';
+  /** the node's row before the repair, JSON of its values; null where the node had no row */
+  oldValues: string | null;
+  /** the node's row stamp before the repair; null where it had none */
+  oldHlc: string | null;
+  /** the hub's row that replaced it, JSON of its values; null where the row was deleted */
+  newValues: string | null;
+  newHlc: string | null;
+}
+
+/** A repair as recorded: `id` in recording order, `at` in ms. */
+export interface RepairEntry extends RepairRecord {
+  id: number;
+  at: number;
+}
+
 /** Bookkeeping kept in the `_outpost_*` tables, the same on every dialect. */
 export interface BookkeepingTx {
   getState(key: string): Promise<string | null>;
@@ -112,6 +133,11 @@ export interface BookkeepingTx {
 
   addConflict(c: ConflictRecord, at: number): Promise<void>;
   countConflicts(): Promise<number>;
+
+  /** record a node row overwritten by `verify --repair` (node role only) */
+  addRepair(r: RepairRecord, at: number): Promise<void>;
+  /** recorded repairs in recording order, after id `after` */
+  listRepairs(opts: { after?: number; limit: number }): Promise<RepairEntry[]>;
 
   putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void>;
   /** how many pages of this group are staged */

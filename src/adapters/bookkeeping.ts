@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord } from './adapter.ts';
+import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -241,6 +241,24 @@ export class SqlBookkeeping implements BookkeepingTx {
   async countConflicts(): Promise<number> {
     const [r] = await this.#db.all<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM _outpost_conflicts');
     return Number(r?.n ?? 0);
+  }
+
+  async addRepair(r: RepairRecord, at: number): Promise<void> {
+    await this.#db.run(
+      'INSERT INTO _outpost_repairs (at, tbl, pk, kind, old_values, old_hlc, new_values, new_hlc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      [at, r.table, r.pk, r.kind, r.oldValues, r.oldHlc, r.newValues, r.newHlc],
+    );
+  }
+
+  async listRepairs(o: { after?: number; limit: number }): Promise<RepairEntry[]> {
+    const rows = await this.#db.all<{ id: number | bigint | string; at: number | bigint | string; tbl: string; pk: string; kind: string; old_values: string | null; old_hlc: string | null; new_values: string | null; new_hlc: string | null }>(
+      'SELECT id, at, tbl, pk, kind, old_values, old_hlc, new_values, new_hlc FROM _outpost_repairs WHERE id > ? ORDER BY id LIMIT ?',
+      [o.after ?? 0, o.limit],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id), at: Number(r.at), table: r.tbl, pk: r.pk, kind: r.kind as RepairRecord['kind'],
+      oldValues: r.old_values, oldHlc: r.old_hlc, newValues: r.new_values, newHlc: r.new_hlc,
+    }));
   }
 
   async putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void> {

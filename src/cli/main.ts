@@ -5,6 +5,7 @@ import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
 import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
 import { status } from './status-command.ts';
 import { purge } from './purge-command.ts';
+import { verify } from './verify-command.ts';
 import { fail } from './output.ts';
 
 const program = new Command()
@@ -23,6 +24,11 @@ const positive = (v: string): string => {
 };
 const port = (v: string): string => {
   if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return v;
+};
+
+const buckets = (v: string): string => {
+  if (!/^\d{1,4}$/.test(v) || Number(v) < 1 || Number(v) > 4096) throw new InvalidArgumentError('expected a number of buckets from 1 to 4096');
   return v;
 };
 
@@ -79,6 +85,16 @@ program
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
   .option('--json', 'machine-readable output, one line per sync')
   .action(act(run));
+
+program
+  .command('verify')
+  .description('compare this node with the hub table by table and name the rows that differ; --repair takes the hub\'s version')
+  .requiredOption('--db <url>', 'node database URL')
+  .option('--repair', 'overwrite differing rows with the hub\'s (the old values are kept in _outpost_repairs)')
+  .option('--no-sync', 'compare as things are, without a sync first')
+  .option('--buckets <n>', 'checksum buckets per table (1-4096, default 256)', buckets)
+  .option('--json', 'machine-readable output')
+  .action(act(verify));
 
 program
   .command('schema')

@@ -6,7 +6,7 @@ import { runLoop } from '../node/run-loop.ts';
 import { emit, terminalProgress } from './output.ts';
 
 /** Open the database for one command; only `join` may create it. */
-async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = false): Promise<T> {
+export async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = false): Promise<T> {
   const db = await openAdapter(url, { mustExist: !create });
   try {
     return await fn(db);

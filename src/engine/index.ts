@@ -11,3 +11,4 @@ export * from './schema-diff.ts';
 export * from './self-parents.ts';
 export * from './write-batch.ts';
 export * from './read-metas.ts';
+export * from './row-digest.ts';

@@ -6,12 +6,14 @@ import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
   GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
+  verifyFetchRequestSchema, verifyRowsRequestSchema, verifySumsRequestSchema,
 } from '../protocol/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
 import { asOutpostError, sendProblem } from './problem.ts';
 import { HubMetrics } from './metrics.ts';
 import { authenticate, redeemCode } from './enrollment.ts';
+import { verifyFetch, verifyRows, verifySums } from './hub-verify.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -138,6 +140,20 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const s = await hub.status();
     const me = s.nodes.find((n) => n.id === node.id);
     return { nodeId: node.id, logSeq: s.logSeq, lag: me?.lag ?? 0 };
+  });
+
+  // `outpost verify` (docs/protocol.md, "Verify"): read only, node credential.
+  app.post('/v1/verify/sums', async (req) => {
+    await auth(req);
+    return verifySums(hub, verifySumsRequestSchema.parse(req.body));
+  });
+  app.post('/v1/verify/rows', async (req) => {
+    await auth(req);
+    return verifyRows(hub, verifyRowsRequestSchema.parse(req.body));
+  });
+  app.post('/v1/verify/fetch', async (req) => {
+    const node = await auth(req);
+    return verifyFetch(hub, node, verifyFetchRequestSchema.parse(req.body));
   });
 
   return app;

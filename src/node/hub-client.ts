@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import {
   ERROR_CODES, GZIP_LEVEL, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
-  type PullResponse, type PushRequest, type PushResponse,
+  type PullResponse, type PushRequest, type PushResponse, type VerifyFetchRequest, type VerifyFetchResponse,
+  type VerifyRowsRequest, type VerifyRowsResponse, type VerifySumsRequest, type VerifySumsResponse,
 } from '../protocol/index.ts';
 
 export interface HubClientOptions {
@@ -44,6 +45,18 @@ export class HubClient {
     const q = new URLSearchParams({ after: String(after) });
     if (limit) q.set('limit', String(limit));
     return this.#json('GET', `/v1/pull?${q}`);
+  }
+
+  verifySums(req: VerifySumsRequest): Promise<VerifySumsResponse> {
+    return this.#json('POST', '/v1/verify/sums', req);
+  }
+
+  verifyRows(req: VerifyRowsRequest): Promise<VerifyRowsResponse> {
+    return this.#json('POST', '/v1/verify/rows', req);
+  }
+
+  verifyFetch(req: VerifyFetchRequest): Promise<VerifyFetchResponse> {
+    return this.#json('POST', '/v1/verify/fetch', req);
   }
 
   /**

@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, title: 'Missing, unknown or revoked credential' },
   ENROLLMENT_CODE_INVALID: { status: 401, title: 'The enrollment code is unknown or was already used' },
   TABLE_READ_ONLY: { status: 403, title: 'The table is read-only on nodes (direction down)' },
+  TABLE_NOT_SENT: { status: 403, title: "The table's rows are not sent to nodes (direction up)" },
   PROTOCOL_MISMATCH: { status: 426, title: 'The node speaks another protocol version' },
   SCHEMA_MISMATCH: { status: 409, title: 'The node and the hub have different schema versions' },
   PUSH_OUT_OF_ORDER: { status: 409, title: 'A push page arrived out of order' },

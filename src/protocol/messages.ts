@@ -130,3 +130,65 @@ export const snapshotLineSchema = z.discriminatedUnion('type', [snapshotHeaderSc
 export type SnapshotLine = z.infer<typeof snapshotLineSchema>;
 export type SnapshotHeader = z.infer<typeof snapshotHeaderSchema>;
 export type SnapshotRow = z.infer<typeof snapshotRowSchema>;
+
+/**
+ * `outpost verify`: a node compares its copy of a table with the hub's by
+ * per-bucket digests (buckets are hash ranges of the canonical key, the same
+ * on every dialect), then by row digests of the buckets that differ, then
+ * fetches the hub's version of the rows that differ.
+ */
+const digest = z.string().regex(/^[0-9a-f]{32}$/, 'a 16-byte digest as 32 lowercase hex digits');
+/** The most buckets one verify request may name. */
+export const VERIFY_MAX_BUCKETS = 4096;
+/** The most rows one verify fetch may ask for. */
+export const VERIFY_MAX_FETCH = 1000;
+const bucketCount = z.number().int().min(1).max(VERIFY_MAX_BUCKETS);
+
+export const verifySumsRequestSchema = z
+  .object({ table: ident, buckets: bucketCount, schemaVersion: z.string().max(128) })
+  .strict();
+export type VerifySumsRequest = z.infer<typeof verifySumsRequestSchema>;
+export const verifySumsResponseSchema = z.object({
+  table: z.string(),
+  buckets: z.number().int(),
+  /** rows in the hub's table */
+  rows: z.number().int(),
+  /** per bucket: [row count, XOR of the row digests] */
+  sums: z.array(z.tuple([z.number().int().nonnegative(), digest])),
+});
+export type VerifySumsResponse = z.infer<typeof verifySumsResponseSchema>;
+
+export const verifyRowsRequestSchema = z
+  .object({ table: ident, buckets: bucketCount, ids: z.array(z.number().int().nonnegative()).min(1).max(VERIFY_MAX_BUCKETS) })
+  .strict()
+  .refine((r) => r.ids.every((i) => i < r.buckets), { message: 'bucket ids must be below buckets' });
+export type VerifyRowsRequest = z.infer<typeof verifyRowsRequestSchema>;
+export const verifyRowsResponseSchema = z.object({
+  table: z.string(),
+  rows: z.array(z.object({ pk: z.array(wireValueSchema), digest })),
+});
+export type VerifyRowsResponse = z.infer<typeof verifyRowsResponseSchema>;
+
+export const verifyFetchRequestSchema = z
+  .object({
+    table: ident,
+    pks: z.array(z.array(wireValueSchema).min(1).max(16)).min(1).max(VERIFY_MAX_FETCH),
+    /** the node's pull cursor: rows with log entries after it (not from this node) are in flight */
+    after: z.number().int().nonnegative(),
+  })
+  .strict();
+export type VerifyFetchRequest = z.infer<typeof verifyFetchRequestSchema>;
+export const verifyFetchResponseSchema = z.object({
+  table: z.string(),
+  rows: z.array(z.object({
+    pk: z.array(wireValueSchema),
+    /** every column of the hub's row, or null where the hub has no such row */
+    values: z.record(ident, wireValueSchema).nullable(),
+    /** the hub's row stamp (of the row or of its delete), null where it has none */
+    hlc: hlc.nullable(),
+    colHlc: z.record(ident, hlc).optional(),
+    /** the row has hub log entries after `after` that did not come from this node */
+    logAfter: z.boolean(),
+  })),
+});
+export type VerifyFetchResponse = z.infer<typeof verifyFetchResponseSchema>;

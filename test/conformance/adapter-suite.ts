@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HlcClock, pkKey, type Change, type TableSchema, type WireValue } from '../../src/protocol/index.ts';
-import { applyChanges, stampCaptured } from '../../src/engine/index.ts';
+import { BucketSums, applyChanges, keyBucket, rowDigest, stampCaptured, tableSums } from '../../src/engine/index.ts';
 import type { Adapter } from '../../src/adapters/adapter.ts';
 
 /** What the suite needs of a dialect: a fresh database with two tables, an adapter on it, and the app's own connection. */
@@ -265,5 +265,46 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
       after = [page[page.length - 1]!.id];
     }
     assert.deepEqual(ids, Array.from({ length: 25 }, (_, i) => `k${String(i).padStart(2, '0')}`));
+  });
+
+  test(`${dialect}: verify digests of rows read back equal those of the rows written, in any key order`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const kinds = tables.get('kinds')!;
+    await fx.adapter.write(async (tx) => {
+      await tx.upsertRow(tables.get('parent')!, { id: 'p1', name: 'parent' });
+      for (const row of ROUND_TRIP) await tx.upsertRow(kinds, row);
+    });
+    for (const buckets of [1, 3, 64]) {
+      const expected = new BucketSums(buckets);
+      for (const row of [...ROUND_TRIP].reverse()) expected.add(keyBucket(pkKey([row.id!]), buckets), rowDigest(kinds, row));
+      const got = await fx.adapter.read((tx) => tableSums(tx, kinds, buckets));
+      assert.deepEqual(got.toWire(), expected.toWire(), `${buckets} bucket(s)`);
+    }
+  });
+
+  test(`${dialect}: repairs are recorded and listed in order, values kept exactly`, async (t) => {
+    const { fx } = await setup(t);
+    const old = JSON.stringify({ id: 'p1', name: 'Erlenmeyer ⚗️ 🧪 — 𝔘𝔫𝔦𝔠𝔬𝔡𝔢', note: 'x'.repeat(70_000) });
+    await fx.adapter.write(async (tx) => {
+      await tx.addRepair({ table: 'parent', pk: '["p1"]', kind: 'values-differ', oldValues: old, oldHlc: '001732212345678-00000000-n-3f9c2a7b10de', newValues: '{"id":"p1","name":"hub"}', newHlc: '001732212345000-00000001-hub' }, 1_700_000_000_001);
+      await tx.addRepair({ table: 'kinds', pk: '[{"$n":"9007199254740993"}]', kind: 'missing-on-node', oldValues: null, oldHlc: null, newValues: '{"id":1}', newHlc: '001732212345000-00000002-hub' }, 1_700_000_000_002);
+      await tx.addRepair({ table: 'parent', pk: '["p2"]', kind: 'missing-on-hub', oldValues: '{"id":"p2"}', oldHlc: null, newValues: null, newHlc: '000000000000000-00000000-' }, 1_700_000_000_003);
+    });
+    const all = await fx.adapter.read((tx) => tx.listRepairs({ limit: 10 }));
+    assert.deepEqual(all.map((r) => [r.table, r.pk, r.kind, r.at]), [
+      ['parent', '["p1"]', 'values-differ', 1_700_000_000_001],
+      ['kinds', '[{"$n":"9007199254740993"}]', 'missing-on-node', 1_700_000_000_002],
+      ['parent', '["p2"]', 'missing-on-hub', 1_700_000_000_003],
+    ]);
+    assert.equal(all[0]!.oldValues, old);
+    assert.deepEqual([all[1]!.oldValues, all[1]!.oldHlc, all[2]!.newValues], [null, null, null]);
+    assert.ok(all[0]!.id < all[1]!.id && all[1]!.id < all[2]!.id);
+    assert.deepEqual((await fx.adapter.read((tx) => tx.listRepairs({ after: all[0]!.id, limit: 1 }))).map((r) => r.pk), ['[{"$n":"9007199254740993"}]']);
+    // Recorded in the write transaction: rolled back with it.
+    await assert.rejects(fx.adapter.write(async (tx) => {
+      await tx.addRepair({ table: 'parent', pk: '["p3"]', kind: 'values-differ', oldValues: null, oldHlc: null, newValues: null, newHlc: null }, 1);
+      throw new Error('abort');
+    }), /abort/);
+    assert.equal((await fx.adapter.read((tx) => tx.listRepairs({ limit: 10 }))).length, 3);
   });
 }

@@ -36,7 +36,7 @@ test('installing adds triggers and _outpost_* tables, leaves app columns alone, 
   assert.deepEqual(app.prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('items')").all(), columnsBefore);
   assert.deepEqual(capture().map((c) => [c.pk, c.op]), [1, 2, 3].map((n) => [JSON.stringify([ID(n)]), 'I']));
   const tables = (app.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_outpost%' ESCAPE '\\' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  assert.deepEqual(tables, ['_outpost_applying', '_outpost_capture', '_outpost_rows', '_outpost_state']);
+  assert.deepEqual(tables, ['_outpost_applying', '_outpost_capture', '_outpost_repairs', '_outpost_rows', '_outpost_state']);
 });
 
 test('capture records inserts, updates of changed columns only, key changes and deletes; the agent\'s own writes are not captured', async (t) => {

@@ -28,8 +28,13 @@ const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id VARCHAR(191) NOT NULL, from_seq BIGINT NOT NULL, to_seq BIGINT NOT NULL, page INT NOT NULL, body LONGTEXT NOT NULL, PRIMARY KEY (node_id, page)) ${TAIL}`,
 ];
 
+/** Rows `outpost verify --repair` overwrote, with their old values. */
+const NODE = [
+  `CREATE TABLE IF NOT EXISTS _outpost_repairs (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL, tbl VARCHAR(64) NOT NULL, pk TEXT NOT NULL, kind VARCHAR(32) NOT NULL, old_values LONGTEXT, old_hlc VARCHAR(255), new_values LONGTEXT, new_hlc VARCHAR(255)) ${TAIL}`,
+];
+
 export function bookkeepingDdl(role: Role): string[] {
-  return role === 'hub' ? [...COMMON, ...HUB] : COMMON;
+  return role === 'hub' ? [...COMMON, ...HUB] : [...COMMON, ...NODE];
 }
 
 /** CREATE TABLE for a synced table provisioned from the hub's schema (which may come from another dialect). */

@@ -19,8 +19,13 @@ const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, page INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (node_id, page))`,
 ];
 
+/** Rows `outpost verify --repair` overwrote, with their old values. */
+const NODE = [
+  `CREATE TABLE IF NOT EXISTS _outpost_repairs (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, kind TEXT NOT NULL, old_values TEXT, old_hlc TEXT, new_values TEXT, new_hlc TEXT)`,
+];
+
 export function bookkeepingDdl(role: Role): string[] {
-  return role === 'hub' ? [...COMMON, ...HUB] : COMMON;
+  return role === 'hub' ? [...COMMON, ...HUB] : [...COMMON, ...NODE];
 }
 
 /** CREATE TABLE for a synced table provisioned from the hub's schema. */
