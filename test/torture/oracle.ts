@@ -1,8 +1,9 @@
 import Database from 'better-sqlite3';
 import type { RowValues } from '../../src/engine/index.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
+import { verifyNode } from '../../src/node/verify.ts';
 import type { World } from './world.ts';
-import type { WriteRecord } from './workload.ts';
+import { isMissingTable, nextWriteNumber, type WriteRecord } from './workload.ts';
 
 /** Tables every node must hold exactly as the hub does (directions both and down). */
 export const SYNCED_TABLES = ['labs', 'categories', 'items', 'stock_movements'];
@@ -178,6 +179,7 @@ export async function checkHistory(world: World, history: History): Promise<void
   for (const c of conflicts) conflictBy.set(`${c.origin}|${c.tbl}|${c.pk}`, [...(conflictBy.get(`${c.origin}|${c.tbl}|${c.pk}`) ?? []), c]);
 
   for (const w of history.writes) {
+    if (w.behind) continue;
     // The first sync of this replica that completed after the write.
     const ackStep = (history.acks.get(w.at) ?? []).find((s) => s > w.step);
     if (ackStep === undefined) {
@@ -204,5 +206,39 @@ export async function checkHistory(world: World, history: History): Promise<void
         : (c.col === null && (c.kind === 'stale-insert' || c.kind === 'row')) || (c.col === w.col && c.lost !== null && same(JSON.parse(c.lost), w.value)));
     if (lost) continue;
     f.push(`lost write: step ${w.step} by ${w.at === 0 ? 'the website' : `lab-${w.at}`}: ${w.table} ${w.pk} ${w.col === null ? 'DELETE' : `${w.col} = ${JSON.stringify(w.value)}`} is neither in the hub's log nor in its conflict log`);
+  }
+}
+
+/** Change one item's notes on a lab in an echo-suppressed write: nothing is captured, the lab silently differs. */
+export async function tamper(world: World, history: History, index: number, pick: number, step: number): Promise<boolean> {
+  const n = world.nodes[index]!;
+  const items = world.hub.catalogue.byName.get('items')!;
+  const ids = (await n.app.query<{ id: string }>('SELECT id FROM items ORDER BY id').catch((e: unknown) => { if (isMissingTable(e)) return []; throw e; })).map((r) => r.id);
+  if (!ids.length) return false;
+  const id = ids[pick % ids.length]!;
+  const notes = `tampered at step ${step}`;
+  await n.inner.write((tx) => tx.updateRow(items, [id], { notes }));
+  // It replaces what the lab's app wrote there (a change not pushed yet then carries it).
+  history.writes.push({ step, n: nextWriteNumber(), at: index + 1, table: 'items', pk: JSON.stringify([id]), col: 'notes', value: notes, behind: true });
+  return true;
+}
+
+/** `outpost verify --repair` on a tampered lab: after it, verify finds nothing. */
+export async function repair(world: World, index: number, history: History): Promise<void> {
+  const n = world.nodes[index]!;
+  try {
+    const fixed = await verifyNode(n.inner, { repair: true });
+    const again = await verifyNode(n.inner, { sync: false });
+    if (!again.equal) history.failures.push(`${n.name}: verify --repair left ${again.remaining} differences (${again.inFlight} in flight); it had repaired ${fixed.repaired}`);
+  } catch (e) {
+    history.failures.push(`${n.name}: verify --repair failed: ${(e as Error).message}`);
+  }
+}
+
+/** After convergence, verify must see every lab equal to the hub, as the byte comparison did. */
+export async function verifyAll(world: World, history: History): Promise<void> {
+  for (const n of world.nodes) {
+    const r = await verifyNode(n.inner, { sync: false });
+    if (!r.equal) history.failures.push(`${n.name}: verify reports ${r.remaining} differences and ${r.inFlight} in flight after convergence: ${JSON.stringify(r.tables.flatMap((t) => t.differences).slice(0, 3))}`);
   }
 }

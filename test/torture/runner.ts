@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { OutpostError } from '../../src/protocol/index.ts';
 import { InjectedFault } from './db-faults.ts';
-import { checkHistory, converge, History, integrityOf, sampleCursors } from './oracle.ts';
+import { checkHistory, converge, History, integrityOf, repair, sampleCursors, tamper, verifyAll } from './oracle.ts';
 import type { Scenario, Step } from './scenario.ts';
 import { ReplicaWorkload } from './workload.ts';
 import { World } from './world.ts';
@@ -74,6 +74,8 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
   /** components whose database fails until healed: they restart when it heals */
   const down = new Set<number>();
   const purged = { entries: 0, expired: 0 };
+  /** labs whose rows were changed behind Outpost's back */
+  const tampered = new Set<number>();
   const firedBefore = (): number[] => [world.hubFaults.fired, ...world.nodes.map((n) => n.faults.fired)];
   const faultTotal = (): number => world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) + Object.values(world.http.fired).reduce((a, b) => a + b, 0);
 
@@ -196,6 +198,11 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
       case 'time':
         world.advance(s.hours * 3_600_000);
         break;
+      case 'tamper': {
+        const who = lab(s.node);
+        if (await tamper(world, history, who - 1, s.pick, i)) tampered.add(who);
+        break;
+      }
     }
     // A component whose database failed has crashed: it starts again now
     // (or, while its database keeps failing, once that heals).
@@ -213,7 +220,11 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
 
   const end = sc.steps.length;
   await healAll(end);
+  // Rows changed behind Outpost's back never converge by syncing: verify finds them and repairs them (hub wins).
+  for (const who of tampered) await repair(world, who - 1, history);
   result.convergeMs = await converge(world, history, end);
+  // Verify agrees with the byte-for-byte comparison (every run with tampering, and every tenth).
+  if (tampered.size || sc.seed % 10 === 0) await verifyAll(world, history);
   await sampleCursors(world, history, end + 1);
   for (const n of world.nodes) {
     const check = integrityOf(n.url);

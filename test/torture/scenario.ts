@@ -14,6 +14,8 @@ export type Step =
   | { kind: 'write-during-sync'; node: number; ops: WriteOp[] }
   /** a new lab joins (its first snapshot under whatever faults are on) */
   | { kind: 'join' }
+  /** a lab's row is changed behind Outpost's back (a restored backup, a hand edit with triggers off): verify must find and repair it */
+  | { kind: 'tamper'; node: number; pick: number }
   | { kind: 'offline'; node: number; on: boolean }
   /** the node's next `times` requests to the endpoint get the fault (a request cut before its reply is sent once more, so one drop alone is retried) */
   | { kind: 'net'; node: number; fault: HttpFaultKind; endpoint?: Endpoint; times: number }
@@ -61,6 +63,7 @@ function stepArb(nodes: number): fc.Arbitrary<Step> {
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('sync-many' as const), nodes: fc.uniqueArray(node, { minLength: 2, maxLength: nodes + 1 }) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('write-during-sync' as const), node, ops: fc.array(op(1), { minLength: 1, maxLength: 4 }) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'join' as const }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('tamper' as const), node, pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('offline' as const), node, on: fc.boolean() }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 40 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },

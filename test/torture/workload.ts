@@ -29,6 +29,13 @@ export interface WriteRecord {
   /** null: the row was deleted */
   col: string | null;
   value: unknown;
+  /** written behind Outpost's back (tampering): it replaces earlier writes here, and need not arrive anywhere */
+  behind?: true;
+}
+
+/** The next write's place in the run's order. */
+export function nextWriteNumber(): number {
+  return writeCounter++;
 }
 
 let writeCounter = 0;
@@ -158,7 +165,7 @@ export class ReplicaWorkload {
     } catch (e) {
       await app.exec('ROLLBACK').catch(() => undefined);
       this.#n = n0;
-      if (isConstraintError(e)) return [];
+      if (isConstraintError(e) || isMissingTable(e)) return [];
       throw e;
     }
     this.#own.splice(0, this.#own.length, ...own);
@@ -180,4 +187,9 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (a === null || a === undefined) return b === null || b === undefined;
   if (typeof a === 'number' || typeof b === 'number' || /^-?\d+(\.\d+)?$/.test(String(a))) return Number(a) === Number(b);
   return String(a) === String(b);
+}
+
+/** A lab that joined but has not received its tables yet (its first snapshot failed): its app has nothing to write to. */
+export function isMissingTable(e: unknown): boolean {
+  return /no such table|doesn't exist|does not exist/i.test(String((e as Error).message ?? e));
 }
