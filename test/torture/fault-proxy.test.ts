@@ -228,7 +228,7 @@ test('partition cuts open connections and refuses new ones until it ends; retarg
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
 async function logDuplicates(hub: MatrixHub): Promise<number> {
-  const r = await hub.web.query<{ n: number }>('SELECT COUNT(*) AS n FROM (SELECT origin, tbl, pk, hlc FROM _outpost_log GROUP BY origin, tbl, pk, hlc HAVING COUNT(*) > 1) d');
+  const r = await hub.web.query<{ n: number }>("SELECT COUNT(*) AS n FROM (SELECT origin, tbl, pk, hlc FROM _outpost_log WHERE op NOT IN ('R', 'X') GROUP BY origin, tbl, pk, hlc HAVING COUNT(*) > 1) d");
   return Number(r[0]!.n);
 }
 
