@@ -61,6 +61,7 @@ program
   .requiredOption('--hub <url>', 'hub URL, http://host:port')
   .requiredOption('--code <code>', 'one-time code from `outpost node add`')
   .requiredOption('--db <url>', 'this node\'s database URL')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output')
   .action(act(join));
 
@@ -69,6 +70,7 @@ program
   .description('push local changes and pull the hub\'s, once')
   .requiredOption('--db <url>', 'node database URL')
   .option('--json', 'machine-readable output')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .action(act(sync));
 
 program
@@ -76,6 +78,7 @@ program
   .description('keep syncing on an interval, retrying with backoff')
   .requiredOption('--db <url>', 'node database URL')
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')
   .action(act(run));
 

@@ -79,10 +79,25 @@ export class SqliteAdapter implements Adapter {
     this.path = resolve(path);
     this.description = `sqlite:${path}`;
     mkdirSync(dirname(this.path), { recursive: true });
-    this.#db = openConnection(this.path, false);
-    this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    try {
+      this.#db = openConnection(this.path, false);
+      this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    } catch (e) {
+      throw translateError(e);
+    }
     const st = new StatementCache(this.#db);
     this.#writeTx = sqliteTx(st);
+  }
+
+  /** Run on the read-write connection, one at a time, with SQLite's errors translated. */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#lock.run(async () => {
+      try {
+        return await fn();
+      } catch (e) {
+        throw translateError(e);
+      }
+    });
   }
 
   async introspect(): Promise<IntrospectedTable[]> {
@@ -90,7 +105,7 @@ export class SqliteAdapter implements Adapter {
   }
 
   async installBookkeeping(role: Role): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#locked(async () => {
       this.#db.transaction(() => {
         for (const sql of bookkeepingDdl(role)) this.#db.exec(sql);
       }).immediate();
@@ -98,7 +113,7 @@ export class SqliteAdapter implements Adapter {
   }
 
   async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts: { initialAtEpoch?: boolean } = {}): Promise<{ initialRows: number }> {
-    return this.#lock.run(async () =>
+    return this.#locked(async () =>
       this.#db.transaction(() => {
         for (const name of triggerNames(table.name)) this.#db.exec(`DROP TRIGGER IF EXISTS ${quoteSqlite(name)}`);
         const sql = mode === 'capture' ? captureTriggersSql(table) : mode === 'readonly' ? readonlyTriggersSql(table) : [];
@@ -116,13 +131,13 @@ export class SqliteAdapter implements Adapter {
   }
 
   async createTable(table: TableSchema): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#locked(async () => {
       this.#db.exec(createTableSql(table));
     });
   }
 
   async setKeyStart(table: TableSchema, next: number): Promise<boolean> {
-    return this.#lock.run(async () => {
+    return this.#locked(async () => {
       const hasSeq = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").get();
       const sql = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table.name) as { sql: string } | undefined)?.sql ?? '';
       if (!hasSeq || !/AUTOINCREMENT/i.test(sql)) return false;
@@ -135,13 +150,13 @@ export class SqliteAdapter implements Adapter {
   }
 
   async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#locked(async () => {
       this.#db.exec(addColumnSql(table, column));
     });
   }
 
   async execScript(sql: string): Promise<void> {
-    await this.#lock.run(async () => {
+    await this.#locked(async () => {
       this.#db.exec(sql);
     });
   }
@@ -191,11 +206,22 @@ export class SqliteAdapter implements Adapter {
   }
 }
 
-/** Constraint failures become APPLY_FAILED; anything else is passed on. */
+/**
+ * Constraint failures become APPLY_FAILED, a full disk DISK_FULL, other I/O
+ * failures DB_IO_ERROR (the transaction was rolled back either way); anything
+ * else is passed on.
+ */
 function translateError(e: unknown): unknown {
   const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+  if (typeof code !== 'string') return e;
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
     return new OutpostError('APPLY_FAILED', `the database refused a change: ${(e as Error).message}`, { constraint: code });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new OutpostError('DISK_FULL', `the disk holding the database is full (${(e as Error).message}); nothing of this transaction was written; free space and sync again`, { dbCode: code });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new OutpostError('DB_IO_ERROR', `the database file could not be read or written (${code}: ${(e as Error).message}); nothing of this transaction was written`, { dbCode: code });
   }
   return e;
 }
