@@ -25,13 +25,20 @@ const port = (v: string): string => {
   return v;
 };
 
-const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => async (...a: A): Promise<void> => {
+/**
+ * A command's action, its errors reported. With `exit`, the process ends as
+ * soon as the command is done (its database is closed by then): a request
+ * abandoned on its timeout can leave a connection attempt that would keep the
+ * process alive for seconds more (a silently dropped SYN, say).
+ */
+const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>, o: { exit?: boolean } = {}) => async (...a: A): Promise<void> => {
   const opts = a.find((x) => typeof x === 'object' && x !== null && 'json' in (x as object)) as { json?: boolean } | undefined;
   try {
     await fn(...a);
   } catch (e) {
     fail(e, !!opts?.json);
   }
+  if (o.exit) process.exit(process.exitCode ?? 0);
 };
 
 program
@@ -63,7 +70,7 @@ program
   .requiredOption('--db <url>', 'this node\'s database URL')
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output')
-  .action(act(join));
+  .action(act(join, { exit: true }));
 
 program
   .command('sync')
@@ -71,7 +78,7 @@ program
   .requiredOption('--db <url>', 'node database URL')
   .option('--json', 'machine-readable output')
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
-  .action(act(sync));
+  .action(act(sync, { exit: true }));
 
 program
   .command('run')
@@ -80,7 +87,7 @@ program
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')
-  .action(act(run));
+  .action(act(run, { exit: true }));
 
 program
   .command('schema')

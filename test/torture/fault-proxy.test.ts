@@ -285,3 +285,19 @@ test('every fault on push, pull and snapshot against a real hub: the failed sync
   }
   assert.equal(await logDuplicates(hub), 0);
 });
+
+test('a snapshot whose hub goes silent fails after the agent\'s timeout instead of waiting for ever', async (t) => {
+  const dir = tempDir(t);
+  const hub = await startMatrixHub(t, 'sqlite', dir);
+  const proxy = await proxyTo(t, hub.url);
+  await newDatabase(t, 'sqlite', dir, 'lab-a');
+  const db = await openAdapter(`sqlite:${dir}/lab-a.db`);
+  t.after(() => db.close());
+  const { code } = await addNode(hub.db, 'lab-a');
+  // Held far longer than the timeout: before the fix the snapshot had no timeout at all.
+  proxy.inject({ kind: 'delay', path: '/v1/snapshot', delayMs: 20_000 });
+  await assert.rejects(NodeAgent.join(db, proxy.url, code, { timeoutMs: 300 }), (e: unknown) => unreachable(e) && /no data from the hub for 0.3 s/.test((e as Error).message));
+  proxy.heal();
+  await (await NodeAgent.open(db, { timeoutMs: 300 })).sync();
+  assert.deepEqual(await canonicalRows(db, 'categories'), await canonicalRows(hub.db, 'categories'));
+});

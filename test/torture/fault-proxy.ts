@@ -54,6 +54,9 @@ export class FaultProxy {
   readonly #upstream = new Set<ClientRequest>();
   #rules: (FaultRule & { left: number })[] = [];
   #partitioned = false;
+  #closed = false;
+  /** wake-ups of requests held by `delay`, called early by close() */
+  readonly #held = new Set<() => void>();
   #target: URL;
   #agent = new Agent({ keepAlive: true });
 
@@ -100,6 +103,8 @@ export class FaultProxy {
 
   async close(): Promise<void> {
     this.heal();
+    this.#closed = true;
+    for (const wake of this.#held) wake();
     for (const s of this.#clients) s.destroy();
     for (const r of this.#upstream) r.destroy();
     this.#agent.destroy();
@@ -159,8 +164,8 @@ export class FaultProxy {
         }
         case 'delay':
           this.fired.delay++;
-          await new Promise((r) => setTimeout(r, rule.delayMs ?? 100));
-          if (this.#partitioned) return cut();
+          await this.#hold(rule.delayMs ?? 100);
+          if (this.#partitioned || this.#closed) return cut();
           return reply(res, await this.#exchange(req, body));
         default:
           return reply(res, await this.#exchange(req, body));
@@ -169,6 +174,18 @@ export class FaultProxy {
       // the hub is down, cut off or closed the connection: the client sees a broken connection too
       cut();
     }
+  }
+
+  #hold(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#held.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#held.add(wake);
+    });
   }
 
   #open(req: IncomingMessage, length: number): ClientRequest {

@@ -78,20 +78,24 @@ export class HubProcess {
   readonly port: number;
   readonly url: string;
   readonly #env: Env;
+  readonly #args: string[];
   #child: ChildProcess | null = null;
   /** Date.now() of the last (re)start */
   startedAt = 0;
   restarts = 0;
 
-  private constructor(dbPath: string, port: number, env: Env) {
+  private constructor(dbPath: string, port: number, opts: { env?: Env; host?: string; config?: string }) {
+    const host = opts.host ?? '127.0.0.1';
     this.dbPath = dbPath;
     this.port = port;
-    this.url = `http://127.0.0.1:${port}`;
-    this.#env = env;
+    this.url = `http://${host}:${port}`;
+    this.#env = opts.env ?? {};
+    this.#args = ['hub', '--db', `sqlite:${dbPath}`, '--host', host, '--port', String(port), '--config', opts.config ?? OIMS_CONFIG];
   }
 
-  static async start(dbPath: string, opts: { env?: Env; port?: number } = {}): Promise<HubProcess> {
-    const h = new HubProcess(dbPath, opts.port ?? (await freePort()), opts.env ?? {});
+  /** `host` is the address it listens on (default 127.0.0.1), `config` its config file (default the OIMS example). */
+  static async start(dbPath: string, opts: { env?: Env; port?: number; host?: string; config?: string } = {}): Promise<HubProcess> {
+    const h = new HubProcess(dbPath, opts.port ?? (await freePort()), opts);
     await h.restart();
     return h;
   }
@@ -102,7 +106,7 @@ export class HubProcess {
 
   async restart(): Promise<void> {
     if (this.#child) throw new Error('the hub is running');
-    const { child, done } = outpostProcess(['hub', '--db', `sqlite:${this.dbPath}`, '--port', String(this.port), '--config', OIMS_CONFIG], { env: { OUTPOST_LOG_LEVEL: 'warn', ...this.#env } });
+    const { child, done } = outpostProcess(this.#args, { env: { OUTPOST_LOG_LEVEL: 'warn', ...this.#env } });
     let out = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the hub did not start within 30 s: ${out}`)), 30_000);
@@ -126,9 +130,9 @@ export class HubProcess {
 }
 
 /** Enroll NAME on the hub's database and join a fresh SQLite lab at `labPath` through `hubUrl`, with the real CLI. */
-export async function joinLab(hub: HubProcess, name: string, labPath: string, opts: { env?: Env; hubUrl?: string } = {}): Promise<void> {
+export async function joinLab(hub: HubProcess, name: string, labPath: string, opts: { env?: Env; hubUrl?: string; prefix?: string[] } = {}): Promise<void> {
   const code = (await outpostOk(['node', 'add', name, '--db', `sqlite:${hub.dbPath}`])).trim();
-  await outpostOk(['join', '--hub', opts.hubUrl ?? hub.url, '--code', code, '--db', `sqlite:${labPath}`, '--json'], { env: opts.env });
+  await outpostOk(['join', '--hub', opts.hubUrl ?? hub.url, '--code', code, '--db', `sqlite:${labPath}`, '--json'], { env: opts.env, prefix: opts.prefix });
 }
 
 /** `PRAGMA integrity_check` of a SQLite file (opened read-write so a hot WAL is recovered first). */
