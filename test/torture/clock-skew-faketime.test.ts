@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { oimsDatabase, tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
-import { HubProcess, cannot, faketimeEnv, joinLab, outpostOk, query, type Env } from './processes-kit.ts';
+import { HubProcess, cannot, faketimeEnv, joinLab, outpostOk, query, skipBecause, type Env } from './processes-kit.ts';
 
 /**
  * Labs whose wall clocks are a day off, as whole processes under libfaketime
@@ -23,10 +23,10 @@ interface Lab { name: string; path: string; env: Env; sql(statement: string): vo
 test('labs a day ahead and a day behind: edits converge, and an edit made after receiving another wins over it', async (t) => {
   const ahead = faketimeEnv('+24h');
   const behind = faketimeEnv('-24h');
-  if ('skip' in ahead) return t.skip(ahead.skip);
-  if ('skip' in behind) return t.skip(behind.skip);
+  if ('skip' in ahead) return skipBecause(t, ahead.skip);
+  if ('skip' in behind) return skipBecause(t, behind.skip);
   const noShell = cannot('sqlite3', ['-version']);
-  if (noShell) return t.skip(`the lab apps write with the sqlite3 shell: ${noShell}`);
+  if (noShell) return skipBecause(t, `the lab apps write with the sqlite3 shell: ${noShell}`);
 
   const dir = tempDir(t, 'outpost-skew-');
   const hubPath = oimsDatabase(join(dir, 'hub.db'));

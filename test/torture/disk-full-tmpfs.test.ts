@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { oimsDatabase, tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
-import { HubProcess, cannot, integrity, isRoot, joinLab, outpostProcess, query, sh } from './processes-kit.ts';
+import { HubProcess, cannot, integrity, isRoot, joinLab, outpostProcess, query, sh, skipBecause } from './processes-kit.ts';
 
 /**
  * A lab whose SQLite file lives on a small tmpfs that fills up (needs root
@@ -58,7 +58,7 @@ const pendingOf = async (labPath: string): Promise<number> => {
 
 test('a lab whose disk fills: sync fails with DISK_FULL, nothing is corrupted or lost, and it converges once there is space', async (t) => {
   const disk = smallDisk(t, '8m');
-  if (typeof disk !== 'string') return t.skip(disk.skip);
+  if (typeof disk !== 'string') return skipBecause(t, disk.skip);
   const dir = tempDir(t, 'outpost-diskfull-');
   const hubPath = oimsDatabase(join(dir, 'hub.db'));
   const hub = await HubProcess.start(hubPath);

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { OIMS_CONFIG, oimsDatabase, tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
-import { HubProcess, cannot, cursorOf, integrity, isRoot, joinLab, killNow, outpostProcess, sh, until, type Finished } from './processes-kit.ts';
+import { HubProcess, cannot, cursorOf, integrity, isRoot, joinLab, killNow, outpostProcess, sh, skipBecause, until, type Finished } from './processes-kit.ts';
 
 /**
  * A partition that drops packets silently: the hub in the root network
@@ -62,7 +62,7 @@ const lastJson = (r: Finished): { ok: boolean; code?: string; message?: string }
 
 test('a silent partition (iptables DROP) mid-sync: the sync fails with HUB_UNREACHABLE after its timeout, and the next sync converges', async (t) => {
   const net = network(t);
-  if ('skip' in net) return t.skip(net.skip);
+  if ('skip' in net) return skipBecause(t, net.skip);
   const dir = tempDir(t, 'outpost-netns-');
   // Small pull pages make the pull long enough to cut in the middle.
   const config = join(dir, 'outpost.config.json');

@@ -199,6 +199,16 @@ export function faketimeEnv(offset: string): { env: Env } | { skip: string } {
 
 export const isRoot = (): boolean => process.getuid?.() === 0;
 
+/**
+ * Skip a test the machine cannot run, saying why; with
+ * OUTPOST_REQUIRE_FAULTS=1 (CI sets it) the missing capability is a failure
+ * instead, so CI never skips these silently.
+ */
+export function skipBecause(t: { skip: (why: string) => void }, why: string): void {
+  if (process.env.OUTPOST_REQUIRE_FAULTS === '1') throw new Error(`${why}; OUTPOST_REQUIRE_FAULTS=1 forbids skipping this test`);
+  t.skip(why);
+}
+
 /** Run a command; throws with its output on failure. */
 export function sh(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
