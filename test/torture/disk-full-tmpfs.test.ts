@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { oimsDatabase, tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
-import { HubProcess, cannot, integrity, isRoot, joinLab, outpostProcess, query, sh, skipBecause } from './processes-kit.ts';
+import { HubProcess, cannot, integrity, isRoot, joinLab, logDuplicates, outpostProcess, query, sh, skipBecause } from './processes-kit.ts';
 
 /**
  * A lab whose SQLite file lives on a small tmpfs that fills up (needs root
@@ -116,4 +116,39 @@ test('a lab whose disk fills: sync fails with DISK_FULL, nothing is corrupted or
   assert.ok(!atHub.has('lab-a-big'), 'the app write that failed was never committed, so it never travels');
   assert.equal(atHub.size, 3020);
   assert.equal(await pendingOf(labPath), 0);
+});
+
+test('a hub whose disk fills: a push is answered 507 DISK_FULL, the lab keeps its changes, and it converges once there is space', async (t) => {
+  const disk = smallDisk(t, '8m');
+  if (typeof disk !== 'string') return skipBecause(t, disk.skip);
+  const dir = tempDir(t, 'outpost-hubfull-');
+  const hubPath = oimsDatabase(join(disk, 'hub.db'));
+  const hub = await HubProcess.start(hubPath);
+  t.after(() => hub.kill());
+  const labPath = join(dir, 'lab-a.db');
+  await joinLab(hub, 'lab-a', labPath);
+  const app = new Database(labPath);
+  t.after(() => app.close());
+  app.pragma('busy_timeout = 5000');
+  const ins = app.prepare("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', ?, ?, ?)");
+  app.transaction(() => { for (let i = 1; i <= 2000; i++) ins.run(`lab-a-${i}`, `lab item ${i}`, i, 'n'.repeat(400)); })();
+  const filler = join(disk, 'filler');
+  assert.ok(fill(filler) > 0);
+
+  const failed = await outpostProcess(['sync', '--db', `sqlite:${labPath}`, '--json']).done;
+  const out = JSON.parse(failed.stdout.trim().split('\n').pop()!) as { code: string; message: string };
+  console.log(`# sync against a hub with a full disk: exit ${failed.code}, ${out.code}: ${out.message}`);
+  assert.equal(out.code, 'DISK_FULL', `${failed.stdout}${failed.stderr}`);
+  assert.match(out.message, /^hub: the disk holding the database is full/);
+  assert.equal(integrity(hubPath), 'ok');
+  assert.equal(await pendingOf(labPath), 2000, 'the lab keeps every change the hub could not take');
+  assert.equal(query<{ n: number }>(hubPath, "SELECT COUNT(*) AS n FROM items WHERE lab_id = 'lab-a'")[0]!.n, 0, 'nothing of the push was committed');
+
+  rmSync(filler);
+  const ok = await outpostProcess(['sync', '--db', `sqlite:${labPath}`, '--json']).done;
+  assert.equal(ok.code, 0, `the hub process kept running and takes the push now: ${ok.stderr}`);
+  assert.equal(integrity(hubPath), 'ok');
+  assert.equal(query<{ n: number }>(hubPath, "SELECT COUNT(*) AS n FROM items WHERE lab_id = 'lab-a'")[0]!.n, 2000);
+  assert.equal(await pendingOf(labPath), 0);
+  assert.deepEqual(logDuplicates(hubPath), []);
 });
