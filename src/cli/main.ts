@@ -32,13 +32,20 @@ const buckets = (v: string): string => {
   return v;
 };
 
-const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>) => async (...a: A): Promise<void> => {
+/**
+ * A command's action, its errors reported. With `exit`, the process ends as
+ * soon as the command is done (its database is closed by then): a request
+ * abandoned on its timeout can leave a connection attempt that would keep the
+ * process alive for seconds more (a silently dropped SYN, say).
+ */
+const act = <A extends unknown[]>(fn: (...a: A) => Promise<void>, o: { exit?: boolean } = {}) => async (...a: A): Promise<void> => {
   const opts = a.find((x) => typeof x === 'object' && x !== null && 'json' in (x as object)) as { json?: boolean } | undefined;
   try {
     await fn(...a);
   } catch (e) {
     fail(e, !!opts?.json);
   }
+  if (o.exit) process.exit(process.exitCode ?? 0);
 };
 
 program
@@ -68,23 +75,26 @@ program
   .requiredOption('--hub <url>', 'hub URL, http://host:port')
   .requiredOption('--code <code>', 'one-time code from `outpost node add`')
   .requiredOption('--db <url>', 'this node\'s database URL')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output')
-  .action(act(join));
+  .action(act(join, { exit: true }));
 
 program
   .command('sync')
   .description('push local changes and pull the hub\'s, once')
   .requiredOption('--db <url>', 'node database URL')
   .option('--json', 'machine-readable output')
-  .action(act(sync));
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
+  .action(act(sync, { exit: true }));
 
 program
   .command('run')
   .description('keep syncing on an interval, retrying with backoff')
   .requiredOption('--db <url>', 'node database URL')
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')
-  .action(act(run));
+  .action(act(run, { exit: true }));
 
 program
   .command('verify')

@@ -35,25 +35,28 @@ export function summaryLine(s: SyncSummary): string {
   return `synced: pushed ${s.pushed}, pulled ${s.pulled}, conflicts ${s.conflicts}${snap}, ${s.durationMs} ms`;
 }
 
-export function join(o: { hub: string; code: string; db: string; json?: boolean }): Promise<void> {
+/** `--timeout SECONDS` as the agent's per-request timeout (undefined: the agent's default, 60 s). */
+const timeoutMs = (o: { timeout?: string }): number | undefined => (o.timeout === undefined ? undefined : Math.round(Number(o.timeout) * 1000));
+
+export function join(o: { hub: string; code: string; db: string; json?: boolean; timeout?: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress() });
+    const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress(), timeoutMs: timeoutMs(o) });
     const st = await agent.status();
     emit(!!o.json, { ok: true, nodeId: st.nodeId, nodeName: st.nodeName, ...summary }, `joined ${o.hub} as ${st.nodeName} (${st.nodeId}); ${summaryLine(summary)}`);
   }, true);
 }
 
-export function sync(o: { db: string; json?: boolean }): Promise<void> {
+export function sync(o: { db: string; json?: boolean; timeout?: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    const agent = await NodeAgent.open(db, { progress: terminalProgress() });
+    const agent = await NodeAgent.open(db, { progress: terminalProgress(), timeoutMs: timeoutMs(o) });
     const s = await agent.sync();
     emit(!!o.json, { ok: true, ...s }, summaryLine(s));
   });
 }
 
-export function run(o: { db: string; interval: string; json?: boolean }): Promise<void> {
+export function run(o: { db: string; interval: string; json?: boolean; timeout?: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    const agent = await NodeAgent.open(db);
+    const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o) });
     const ctrl = new AbortController();
     process.once('SIGINT', () => ctrl.abort());
     process.once('SIGTERM', () => ctrl.abort());

@@ -6,7 +6,7 @@ import {
 } from '../protocol/index.ts';
 
 export interface HubClientOptions {
-  /** per-request timeout for everything but snapshots */
+  /** per-request timeout; for the streamed snapshot, the longest wait for its next bytes */
   timeoutMs?: number;
 }
 
@@ -65,22 +65,41 @@ export class HubClient {
    * than the node's database never piles lines up in memory.
    */
   async snapshot(each: (line: unknown) => Promise<void>): Promise<void> {
-    const res = await this.#fetch('GET', '/v1/snapshot', undefined, null);
-    if (!res.body) throw new OutpostError('HUB_ERROR', 'the snapshot response has no body');
-    const decoder = new TextDecoder();
-    let rest = '';
+    // No limit on the whole stream (it may be long), but on each wait for the
+    // hub's next bytes: a connection that goes silent (a partition dropping
+    // packets, say) fails instead of hanging. Time spent in `each` (the local
+    // apply) does not count.
+    const idle = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const wait = (): void => {
+      timer = setTimeout(() => idle.abort(new Error(`no data from the hub for ${this.#timeoutMs / 1000} s`)), this.#timeoutMs);
+    };
+    const resume = (): void => clearTimeout(timer);
+    wait();
     try {
-      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        const text = rest + decoder.decode(chunk, { stream: true });
-        const lines = text.split('\n');
-        rest = lines.pop()!;
-        for (const line of lines) if (line) await each(JSON.parse(line));
+      const res = await this.#fetch('GET', '/v1/snapshot', undefined, null, idle.signal);
+      if (!res.body) throw new OutpostError('HUB_ERROR', 'the snapshot response has no body');
+      const decoder = new TextDecoder();
+      let rest = '';
+      try {
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+          resume();
+          const text = rest + decoder.decode(chunk, { stream: true });
+          const lines = text.split('\n');
+          rest = lines.pop()!;
+          for (const line of lines) if (line) await each(JSON.parse(line));
+          wait();
+        }
+        resume();
+        rest += decoder.decode();
+        if (rest) await each(JSON.parse(rest));
+      } catch (e) {
+        if (e instanceof OutpostError) throw e;
+        const why = idle.signal.aborted ? (idle.signal.reason as Error).message : (e as Error).message;
+        throw new OutpostError('HUB_UNREACHABLE', `the snapshot stream broke off: ${why}`);
       }
-      rest += decoder.decode();
-      if (rest) await each(JSON.parse(rest));
-    } catch (e) {
-      if (e instanceof OutpostError) throw e;
-      throw new OutpostError('HUB_UNREACHABLE', `the snapshot stream broke off: ${(e as Error).message}`);
+    } finally {
+      resume();
     }
   }
 
@@ -89,11 +108,12 @@ export class HubClient {
     try {
       return (await res.json()) as T;
     } catch (e) {
-      throw new OutpostError('HUB_UNREACHABLE', `the hub's reply to ${path} broke off: ${(e as Error).message}`);
+      const why = (e as Error).name === 'TimeoutError' ? `no answer within ${this.#timeoutMs / 1000} s` : (e as Error).message;
+      throw new OutpostError('HUB_UNREACHABLE', `the hub's reply to ${path} broke off: ${why}`);
     }
   }
 
-  async #fetch(method: string, path: string, body: unknown, timeoutMs: number | null): Promise<Response> {
+  async #fetch(method: string, path: string, body: unknown, timeoutMs: number | null, signal?: AbortSignal): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json', 'accept-encoding': 'gzip' };
     if (this.#token) headers.authorization = `Bearer ${this.#token}`;
     let payload: Buffer | undefined;
@@ -112,7 +132,7 @@ export class HubClient {
           method,
           headers,
           body: payload as unknown as BodyInit | undefined,
-          signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
+          signal: signal ?? (timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined),
         });
         break;
       } catch (e) {
@@ -121,8 +141,10 @@ export class HubClient {
         // next request on it before any reply: that one is sent once more on a
         // new connection. Every request but join is idempotent (a push the
         // hub committed is acknowledged again, not applied twice).
-        if (attempt === 1 && path !== '/v1/join' && RETRY_ONCE.has(cause?.code ?? '')) continue;
-        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${cause?.code ?? cause?.message ?? (e as Error).message}`);
+        if (attempt === 1 && path !== '/v1/join' && RETRY_ONCE.has(cause?.code ?? '') && !signal?.aborted) continue;
+        const timedOut = (e as Error).name === 'TimeoutError' || signal?.aborted;
+        const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : timedOut ? `no answer within ${(timeoutMs ?? this.#timeoutMs) / 1000} s` : cause?.code ?? cause?.message ?? (e as Error).message;
+        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}`);
       }
     }
     if (res.ok) return res;

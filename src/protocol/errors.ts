@@ -30,6 +30,8 @@ export const ERROR_CODES = {
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
   DB_UNREACHABLE: { status: 503, title: 'The database server could not be reached or refused the login' },
   DB_BUSY: { status: 503, title: 'The database aborted a transaction that conflicted with another (deadlock, lock wait timeout, serialization); it was rolled back' },
+  DISK_FULL: { status: 507, title: 'The disk holding the database is full' },
+  DB_IO_ERROR: { status: 500, title: 'The database file could not be read or written' },
   SCHEMA_INVALID: { status: 500, title: 'A synced table cannot be synced as it is' },
   NODE_STATE_BEHIND: { status: 500, title: "The hub has acknowledged more of this node's changes than this database sent" },
   NOT_ENROLLED: { status: 500, title: 'This database has not joined a hub' },

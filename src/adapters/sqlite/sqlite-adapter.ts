@@ -79,8 +79,12 @@ export class SqliteAdapter implements Adapter {
     this.path = resolve(path);
     this.description = `sqlite:${path}`;
     mkdirSync(dirname(this.path), { recursive: true });
-    this.#db = openConnection(this.path, false);
-    this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    try {
+      this.#db = openConnection(this.path, false);
+      this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
+    } catch (e) {
+      throw translateError(e);
+    }
     // From here on the writer never waits inside SQLite (a busy wait there
     // blocks the whole process, and an app in the same process holding a
     // transaction across an await could never finish it): #immediate waits
@@ -90,12 +94,23 @@ export class SqliteAdapter implements Adapter {
     this.#writeTx = sqliteTx(st);
   }
 
+  /** Run on the read-write connection, one at a time, with SQLite's errors translated. */
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#lock.run(async () => {
+      try {
+        return await fn();
+      } catch (e) {
+        throw translateError(e);
+      }
+    });
+  }
+
   async introspect(): Promise<IntrospectedTable[]> {
     return introspectSqlite(this.#db);
   }
 
   async installBookkeeping(role: Role): Promise<void> {
-    await this.#lock.run(() =>
+    await this.#locked(() =>
       this.#immediate(() => {
         for (const sql of bookkeepingDdl(role)) this.#db.exec(sql);
       }),
@@ -124,7 +139,7 @@ export class SqliteAdapter implements Adapter {
   }
 
   async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts: { initialAtEpoch?: boolean } = {}): Promise<{ initialRows: number }> {
-    return this.#lock.run(() =>
+    return this.#locked(() =>
       this.#immediate(() => {
         for (const name of triggerNames(table.name)) this.#db.exec(`DROP TRIGGER IF EXISTS ${quoteSqlite(name)}`);
         const sql = mode === 'capture' ? captureTriggersSql(table) : mode === 'readonly' ? readonlyTriggersSql(table) : [];
@@ -142,11 +157,11 @@ export class SqliteAdapter implements Adapter {
   }
 
   async createTable(table: TableSchema): Promise<void> {
-    await this.#lock.run(() => this.#immediate(() => this.#db.exec(createTableSql(table))));
+    await this.#locked(() => this.#immediate(() => this.#db.exec(createTableSql(table))));
   }
 
   async setKeyStart(table: TableSchema, next: number): Promise<boolean> {
-    return this.#lock.run(async () => {
+    return this.#locked(async () => {
       const hasSeq = this.#db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").get();
       const sql = (this.#db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?").get(table.name) as { sql: string } | undefined)?.sql ?? '';
       if (!hasSeq || !/AUTOINCREMENT/i.test(sql)) return false;
@@ -159,12 +174,12 @@ export class SqliteAdapter implements Adapter {
   }
 
   async addColumn(table: TableSchema, column: ColumnSchema): Promise<void> {
-    await this.#lock.run(() => this.#immediate(() => this.#db.exec(addColumnSql(table, column))));
+    await this.#locked(() => this.#immediate(() => this.#db.exec(addColumnSql(table, column))));
   }
 
   async execScript(sql: string): Promise<void> {
     // A script may hold statements a transaction cannot (PRAGMA, its own BEGIN): run as it is, waiting while the database is busy.
-    await this.#lock.run(() => retryWhileBusy(() => this.#db.exec(sql), this.description));
+    await this.#locked(() => retryWhileBusy(() => this.#db.exec(sql), this.description));
   }
 
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
@@ -175,7 +190,7 @@ export class SqliteAdapter implements Adapter {
         await this.#begin();
       } catch (e) {
         if (fkOff) this.#db.pragma('foreign_keys = ON');
-        throw e;
+        throw translateError(e);
       }
       try {
         this.#db.exec('PRAGMA defer_foreign_keys = ON');
@@ -238,11 +253,22 @@ async function retryWhileBusy(fn: () => void, what: string): Promise<void> {
   }
 }
 
-/** Constraint failures become APPLY_FAILED; anything else is passed on. */
+/**
+ * Constraint failures become APPLY_FAILED, a full disk DISK_FULL, other I/O
+ * failures DB_IO_ERROR (the transaction was rolled back either way); anything
+ * else is passed on.
+ */
 function translateError(e: unknown): unknown {
   const code = (e as { code?: unknown }).code;
-  if (typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT')) {
+  if (typeof code !== 'string') return e;
+  if (code.startsWith('SQLITE_CONSTRAINT')) {
     return new OutpostError('APPLY_FAILED', `the database refused a change: ${(e as Error).message}`, { constraint: code });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new OutpostError('DISK_FULL', `the disk holding the database is full (${(e as Error).message}); nothing of this transaction was written; free space and sync again`, { dbCode: code });
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return new OutpostError('DB_IO_ERROR', `the database file could not be read or written (${code}: ${(e as Error).message}); nothing of this transaction was written`, { dbCode: code });
   }
   return e;
 }
