@@ -83,6 +83,11 @@ export class FaultProxy {
     this.#rules.push({ ...rule, left: times });
   }
 
+  /** whether a partition is on */
+  get partitioned(): boolean {
+    return this.#partitioned;
+  }
+
   partition(on: boolean): void {
     this.#partitioned = on;
     if (!on) return;

@@ -77,7 +77,16 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
   /** labs whose rows were changed behind Outpost's back */
   const tampered = new Set<number>();
   const firedBefore = (): number[] => [world.hubFaults.fired, ...world.nodes.map((n) => n.faults.fired)];
-  const faultTotal = (): number => world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) + Object.values(world.http.fired).reduce((a, b) => a + b, 0);
+  const proxyFired = (): Record<string, number> => {
+    const sum: Record<string, number> = {};
+    for (const n of world.nodes) for (const [k, v] of Object.entries(n.proxy.fired)) sum[k] = (sum[k] ?? 0) + v;
+    return sum;
+  };
+  const faultTotal = (): number =>
+    world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) + Object.values(world.http.fired).reduce((a, b) => a + b, 0) +
+    Object.entries(proxyFired()).reduce((a, [k, v]) => a + (k === 'delay' ? 0 : v), 0) + partitioned();
+  /** a partition counts as a fault for as long as it lasts */
+  const partitioned = (): number => world.nodes.filter((n) => n.proxy.partitioned).length;
 
   const restart = async (who: number, step: number): Promise<void> => {
     // A process whose start fails (an armed fault hit it) is started again,
@@ -122,7 +131,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     } catch (e) {
       result.syncs.failed++;
       const code = e instanceof OutpostError ? e.code : e instanceof InjectedFault ? 'INJECTED' : null;
-      const explained = faultTotal() > faultsBefore || down.size > 0 || code === 'INJECTED';
+      const explained = faultTotal() > faultsBefore || down.size > 0 || code === 'INJECTED' || n.proxy.partitioned;
       if (!explained || !code || (code !== 'INJECTED' && !EXPECTED_UNDER_FAULTS.has(code))) {
         history.failures.push(`step ${step}: lab-${who} sync failed with no fault to explain it: ${(e as Error).stack ?? e}`);
       }
@@ -166,10 +175,10 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
         break;
       }
       case 'offline':
-        world.http.offline(world.nodes[lab(s.node) - 1]!.token, s.on);
+        world.nodes[lab(s.node) - 1]!.proxy.partition(s.on);
         break;
       case 'net':
-        for (let k = 0; k < s.times; k++) world.http.inject(world.nodes[lab(s.node) - 1]!.token, { kind: s.fault, endpoint: s.endpoint });
+        world.nodes[lab(s.node) - 1]!.proxy.inject({ kind: s.fault, path: s.endpoint ? `/v1/${s.endpoint}` : undefined, times: s.times, delayMs: s.delayMs });
         break;
       case 'crash': {
         const who = s.node === 0 ? 0 : lab(s.node);
@@ -234,7 +243,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
   result.faults = {
     'hub db': world.hubFaults.fired,
     'node db': world.nodes.reduce((s, n) => s + n.faults.fired, 0),
-    ...Object.fromEntries(Object.entries(world.http.fired).map(([k, v]) => [`http ${k}`, v])),
+    ...Object.fromEntries(Object.entries(proxyFired()).map(([k, v]) => [`net ${k}`, v])),
   };
   result.events = { 'purged rows': purged.entries, 'labs expired': purged.expired };
 }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { DialectName } from '../helpers/replicas.ts';
-import type { Endpoint, HttpFaultKind } from './http-faults.ts';
+import type { Endpoint } from './http-faults.ts';
+import type { FaultKind } from './fault-proxy.ts';
 import type { WriteOp } from './workload.ts';
 import type { WorldSpec } from './world.ts';
 
@@ -17,8 +18,12 @@ export type Step =
   /** a lab's row is changed behind Outpost's back (a restored backup, a hand edit with triggers off): verify must find and repair it */
   | { kind: 'tamper'; node: number; pick: number }
   | { kind: 'offline'; node: number; on: boolean }
-  /** the node's next `times` requests to the endpoint get the fault (a request cut before its reply is sent once more, so one drop alone is retried) */
-  | { kind: 'net'; node: number; fault: HttpFaultKind; endpoint?: Endpoint; times: number }
+  /**
+   * the node's next `times` requests to the endpoint meet the fault, in its
+   * fault proxy (a request whose connection dies before any reply is sent
+   * once more, so one drop alone is retried)
+   */
+  | { kind: 'net'; node: number; fault: FaultKind; endpoint?: Endpoint; times: number; delayMs: number }
   /** the component's n-th database call from now fails (once, or until healed); then it is restarted as after a crash */
   | { kind: 'crash'; node: number /* 0: the hub */; afterCalls: number; mode: 'once' | 'until-healed' }
   | { kind: 'restart-hub' }
@@ -65,7 +70,7 @@ function stepArb(nodes: number): fc.Arbitrary<Step> {
     { weight: 1, arbitrary: fc.constant({ kind: 'join' as const }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('tamper' as const), node, pick: fc.nat() }) },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('offline' as const), node, on: fc.boolean() }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom('drop' as const, 'lose-reply' as const, 'duplicate' as const), endpoint: fc.option(fc.constantFrom('handshake' as const, 'push' as const, 'pull' as const), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }) }) },
+    { weight: 3, arbitrary: fc.record({ kind: fc.constant('net' as const), node, fault: fc.constantFrom<FaultKind>('drop', 'reset-request', 'reset-response', 'lose-reply', 'duplicate', 'delay'), endpoint: fc.option(fc.constantFrom<Endpoint>('handshake', 'push', 'pull', 'snapshot'), { nil: undefined }), times: fc.integer({ min: 1, max: 3 }), delayMs: fc.constantFrom(5, 50, 300) }) },
     { weight: 3, arbitrary: fc.record({ kind: fc.constant('crash' as const), node: fc.integer({ min: 0, max: nodes }), afterCalls: fc.integer({ min: 1, max: 40 }), mode: fc.constantFrom('once' as const, 'once' as const, 'until-healed' as const) }) },
     { weight: 1, arbitrary: fc.constant({ kind: 'restart-hub' as const }) },
     { weight: 2, arbitrary: fc.constant({ kind: 'purge' as const }) },

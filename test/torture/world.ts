@@ -14,6 +14,7 @@ import { connectTo, newDatabase, type AppDb, type DialectName } from '../helpers
 import { DbFaults, withDbFaults } from './db-faults.ts';
 import { scratchRoot } from './scratch.ts';
 import { HttpFaults } from './http-faults.ts';
+import { FaultProxy } from './fault-proxy.ts';
 
 export interface NodeSpec {
   dialect: DialectName;
@@ -67,6 +68,8 @@ export interface TortureNode {
   agent: NodeAgent;
   /** the lab app's own connection */
   app: AppDb;
+  /** the lab's way to the hub: the fault proxy (cut bodies, lost replies, a partition) */
+  proxy: FaultProxy;
 }
 
 /**
@@ -153,11 +156,18 @@ export class World {
       throw e;
     }
     const state = await inner.read(async (tx) => ({ id: await tx.getState('node_id'), token: await tx.getState('token') }));
-    return { index, name, spec, url, id: state.id ?? '', token: state.token ?? '', db, inner, faults, agent, app: this.nodes[index]?.app as AppDb };
+    return { index, name, spec, url, id: state.id ?? '', token: state.token ?? '', db, inner, faults, agent, app: this.nodes[index]?.app as AppDb, proxy: this.nodes[index]?.proxy as FaultProxy };
   }
 
   #agentOptions(spec: NodeSpec): { now: () => number; pageSize: number; timeoutMs: number } {
     return { now: () => this.#clock() + spec.skewMs, pageSize: this.spec.pageSize, timeoutMs: 20_000 };
+  }
+
+  /** A fault proxy in front of the hub for one lab, closed with the world. */
+  async #proxy(scope: Scope): Promise<FaultProxy> {
+    const proxy = await FaultProxy.start(this.hubUrl);
+    scope.after(() => proxy.close());
+    return proxy;
   }
 
   /** A node process that died and starts again: the agent and its connection are new, its database is what it was. */
@@ -173,6 +183,7 @@ export class World {
       throw e;
     }
     again.app = n.app;
+    again.proxy = n.proxy;
     this.nodes[index] = again;
   }
 
@@ -185,11 +196,12 @@ export class World {
       const spec = this.spec.nodes[i]!;
       const name = `lab-${i + 1}`;
       const app = await newDatabase(scope, spec.dialect, dir, name);
+      const proxy = await this.#proxy(scope);
       const { code } = await addNode(this.hubInner, name);
       const inner = await openAdapter(app.url);
-      await NodeAgent.join(inner, this.hubUrl, code, this.#agentOptions(spec));
+      await NodeAgent.join(inner, proxy.url, code, this.#agentOptions(spec));
       await inner.close();
-      this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app });
+      this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app, proxy });
       scope.after(() => this.nodes[i]!.inner.close());
     }
   }
@@ -210,9 +222,10 @@ export class World {
       return false; // the hub's database is failing: no enrollment
     }
     const faults = new DbFaults();
+    const proxy = await this.#proxy(scope);
     const inner = await openAdapter(app.url);
     try {
-      await NodeAgent.join(withDbFaults(inner, faults), this.hubUrl, code, this.#agentOptions(spec));
+      await NodeAgent.join(withDbFaults(inner, faults), proxy.url, code, this.#agentOptions(spec));
     } catch {
       /* the first snapshot failed: the next sync takes it */
     }
@@ -220,7 +233,7 @@ export class World {
     await inner.close();
     if (!joined) return false;
     this.spec.nodes.push(spec);
-    this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app });
+    this.nodes.push({ ...(await this.#openNode(i, app.url, name)), app, proxy });
     scope.after(() => this.nodes[i]!.inner.close());
     return true;
   }
@@ -235,11 +248,12 @@ export class World {
     for (let i = 0; i < this.spec.nodes.length; i++) {
       const name = `lab-${i + 1}`;
       const path = join(dir, `${name}.db`);
+      const proxy = await this.#proxy(scope);
       const fix = new Database(path);
-      fix.prepare("UPDATE _outpost_state SET v = ? WHERE k = 'hub_url'").run(this.hubUrl);
+      fix.prepare("UPDATE _outpost_state SET v = ? WHERE k = 'hub_url'").run(proxy.url);
       fix.close();
       const app = await connectTo(scope, 'sqlite', `sqlite:${path}`);
-      this.nodes.push({ ...(await this.#openNode(i, `sqlite:${path}`, name)), app });
+      this.nodes.push({ ...(await this.#openNode(i, `sqlite:${path}`, name)), app, proxy });
       scope.after(() => this.nodes[i]!.inner.close());
     }
   }
@@ -248,7 +262,10 @@ export class World {
   heal(): void {
     this.hubFaults.heal();
     this.http.heal();
-    for (const n of this.nodes) n.faults.heal();
+    for (const n of this.nodes) {
+      n.faults.heal();
+      n.proxy.heal();
+    }
   }
 }
 
