@@ -127,6 +127,11 @@ export async function startMatrixHub(t: TestCtx, dialect: DialectName, dir: stri
   if (opts.schema !== undefined) await web.exec(opts.schema);
   const base = loadHubConfig(OIMS_CONFIG);
   const config = opts.config ? parseHubConfig({ ...base, ...opts.config }) : base;
+  return openMatrixHub(t, web, config, opts);
+}
+
+/** A hub process on a database the website already uses (a hub started again on it, say), closed when the test ends. */
+export async function openMatrixHub(t: TestCtx, web: AppDb, config: HubConfig, opts: { setup?: (app: FastifyInstance) => void; now?: () => number } = {}): Promise<MatrixHub> {
   const db = await openAdapter(web.url);
   const hub = await Hub.open(db, config, { now: opts.now });
   const app = await buildServer(hub);

@@ -1,10 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir } from '../helpers/fixtures.ts';
-import { canonicalRows, joinMatrixLab, startMatrixHub, type AppDb, type DialectName, type MatrixHub, type MatrixLab } from '../helpers/replicas.ts';
-import { openAdapter } from '../../src/adapters/open.ts';
-import { Hub } from '../../src/hub/hub.ts';
-import { buildServer } from '../../src/hub/server.ts';
+import { canonicalRows, joinMatrixLab, openMatrixHub, startMatrixHub, type AppDb, type DialectName, type MatrixHub, type MatrixLab } from '../helpers/replicas.ts';
 import { HlcClock } from '../../src/protocol/index.ts';
 import type { RowValues } from '../../src/engine/index.ts';
 import { readNodeState } from '../../src/node/node-state.ts';
@@ -201,24 +198,7 @@ export function purgeScenarios(hubDialect: DialectName, labDialects: [DialectNam
 }
 
 async function reopenHub(t: { after: (fn: () => unknown) => void }, old: MatrixHub): Promise<MatrixHub> {
-  const db = await openAdapter(old.web.url);
-  const hub = await Hub.open(db, old.hub.config);
-  const app = await buildServer(hub);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  let open = true;
-  const h: MatrixHub = {
-    hub, db, app, web: old.web, url: `http://127.0.0.1:${port}`,
-    async close() {
-      if (!open) return;
-      open = false;
-      await app.close();
-      await db.close();
-    },
-  };
-  t.after(() => h.close());
-  return h;
+  return openMatrixHub(t, old.web, old.hub.config);
 }
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
