@@ -1,4 +1,4 @@
-import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, foldRestatements, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -48,13 +48,10 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
       // The hub's restatements are adopted as they are, except over local
       // changes not pushed yet: a row's last restatement in the page
-      // replaces its earlier entries, and what follows it resolves as usual.
-      const last = new Map<string, number>();
-      known.forEach((c, i) => c.restate && !pending.has(rowKey(c.table, c.pk)) && last.set(rowKey(c.table, c.pk), i));
-      const adopt = known.filter((c, i) => last.get(rowKey(c.table, c.pk)) === i);
-      const after = known.filter((c, i) => i > (last.get(rowKey(c.table, c.pk)) ?? -1));
-      await applyChanges(tx, ctx.catalogue, adopt, () => true);
-      await applyChanges(tx, ctx.catalogue, after);
+      // replaces its earlier entries, and what follows it resolves onto it.
+      // One batch, so that the page applies in foreign-key order.
+      const batch = foldRestatements(known, ctx.catalogue, (c) => !pending.has(rowKey(c.table, c.pk)));
+      await applyChanges(tx, ctx.catalogue, batch.changes, (c) => batch.adopt.has(c));
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });

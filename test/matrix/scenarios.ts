@@ -6,6 +6,7 @@ import { OutpostError } from '../../src/protocol/index.ts';
 import type { RowValues } from '../../src/engine/index.ts';
 import { buildServer } from '../../src/hub/server.ts';
 import type { FastifyInstance } from 'fastify';
+import type { HubConfig } from '../../src/hub/config.ts';
 
 /**
  * The core end-to-end scenarios over real HTTP, for one pairing of hub
@@ -15,9 +16,9 @@ import type { FastifyInstance } from 'fastify';
 export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectName, DialectName]): void {
   const pairing = `hub ${hubDialect} × labs ${labDialects[0]}${labDialects[1] === labDialects[0] ? '' : ` + ${labDialects[1]}`}`;
 
-  const setup = async (t: Parameters<typeof tempDir>[0], opts: { setup?: (app: FastifyInstance) => void } = {}): Promise<{ hub: MatrixHub; a: MatrixLab; b: MatrixLab; dir: string }> => {
+  const setup = async (t: Parameters<typeof tempDir>[0], opts: { setup?: (app: FastifyInstance) => void; config?: Partial<HubConfig> } = {}): Promise<{ hub: MatrixHub; a: MatrixLab; b: MatrixLab; dir: string }> => {
     const dir = tempDir(t);
-    const hub = await startMatrixHub(t, hubDialect, dir, { setup: opts.setup });
+    const hub = await startMatrixHub(t, hubDialect, dir, { setup: opts.setup, config: opts.config });
     const a = await joinMatrixLab(t, hub, labDialects[0], dir, 'lab-a');
     const b = await joinMatrixLab(t, hub, labDialects[1], dir, 'lab-b');
     return { hub, a, b, dir };
@@ -87,6 +88,32 @@ export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectNa
     assert.equal((await canonicalRows(hub.db, 'stock_movements')).length, 1);
     assert.equal((await canonicalRows(b.db, 'stock_movements')).length, 0);
     await assert.rejects(b.app.run("UPDATE labs SET name = 'mine' WHERE id = 'lab-a'"), /read-only/);
+  });
+
+  test(`${pairing}: the website deletes an item with its stock movements while a lab edits it: the hub's restated delete reaches every lab after the movements' deletes (foreign-key order)`, async (t) => {
+    // Found by the torture soak: labs on MariaDB (and PostgreSQL's NOT
+    // DEFERRABLE keys) refused a pull page whose restated parent delete was
+    // applied before the deletes of its children earlier in the page.
+    const { hub, a, b } = await setup(t, {
+      config: { tables: { labs: { direction: 'down', policy: 'merge' }, categories: { direction: 'down', policy: 'merge' }, items: { direction: 'both', policy: 'merge' }, stock_movements: { direction: 'both', policy: 'merge' } } },
+    });
+    await hub.web.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'with movements', 3)", ID(1));
+    for (const m of [1, 2]) await hub.web.run("INSERT INTO stock_movements (id, item_id, lab_id, delta, reason) VALUES (?, ?, 'lab-a', 1, 'delivery')", `m${m}`, ID(1));
+    await syncAll([a, b], 1);
+    assert.equal((await canonicalRows(b.db, 'stock_movements')).length, 2);
+    // The website removes the item, children first, in one transaction.
+    await hub.web.exec('BEGIN');
+    await hub.web.run("DELETE FROM stock_movements WHERE item_id = ?", ID(1));
+    await hub.web.run('DELETE FROM items WHERE id = ?', ID(1));
+    await hub.web.exec('COMMIT');
+    // Lab A, not synced since, renames it: its update loses to the delete,
+    // and the hub restates the row (deleted) after the website's deletes.
+    await a.app.run("UPDATE items SET name = 'renamed offline' WHERE id = ?", ID(1));
+    await a.agent.sync();
+    await b.agent.sync();
+    await assertConverged(hub, [a, b], ['items', 'stock_movements']);
+    assert.equal((await canonicalRows(b.db, 'items')).length, 0);
+    assert.equal((await hub.hub.status()).conflicts, 1, 'the lost rename is in the conflict log');
   });
 
   test(`${pairing}: a reply lost after the hub committed, and a hub restart: nothing applied twice, nothing lost`, async (t) => {
