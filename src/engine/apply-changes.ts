@@ -5,6 +5,7 @@ import type { ReplicaTx } from './replica-tx.ts';
 import type { RowMeta } from './row-meta.ts';
 import { WriteBatch } from './write-batch.ts';
 import { readMetas } from './read-metas.ts';
+import { rowKey } from './row-key.ts';
 
 export interface AppliedChange {
   change: Change;
@@ -13,9 +14,18 @@ export interface AppliedChange {
   conflicts: Conflict[];
 }
 
+/** What a batch does to one row in the end. */
+type NetAction = { kind: 'upsert' | 'update'; cols: Record<string, WireValue> } | { kind: 'delete' };
+
 /**
- * Apply a batch of changes inside one open transaction: parents first,
- * deletes children first, each change resolved against the row's stamps.
+ * Apply a batch of changes inside one open transaction. The changes are
+ * resolved in batch order, each against the row's stamps as the changes
+ * before it left them (several entries of one row — a pull page — compose);
+ * then each row's net effect is written, upserts parents first and deletes
+ * children first. Writing net effects keeps the database's foreign keys
+ * satisfied at every statement (MariaDB and PostgreSQL's NOT DEFERRABLE
+ * keys check each one): a row inserted and deleted within the batch is
+ * never written, so its children's inserts cannot come before it.
  */
 export async function applyChanges(
   tx: ReplicaTx,
@@ -24,53 +34,75 @@ export async function applyChanges(
   /** which changes to adopt as they are (the hub's restatements), instead of resolving them */
   adopt: (c: Change) => boolean = () => false,
 ): Promise<AppliedChange[]> {
-  const tables = [...catalogue.values()];
-  const ordered = planApply(changes, tables);
-  for (const c of ordered) if (!catalogue.has(c.table)) throw new Error(`applyChanges: table ${c.table} is not in the catalogue`);
-  // Every row's stamps in one read per table; kept current here as changes apply.
-  const metas = await readMetas(tx, ordered);
+  for (const c of changes) if (!catalogue.has(c.table)) throw new Error(`applyChanges: table ${c.table} is not in the catalogue`);
+  // Every row's stamps in one read per table; kept current here as changes resolve.
+  const metas = await readMetas(tx, changes);
   const batch = new WriteBatch(tx);
-  const setMeta = (table: string, key: string, meta: RowMeta): void => {
-    metas.get(table)!.set(key, meta);
-    batch.putMeta(table, key, meta);
-  };
+  /**
+   * Each row's net action, and where it stands in the batch: a row the
+   * batch creates stands where it was (last) created, so that rows of a
+   * self-referencing table made in one batch keep their order; any other
+   * row where its last change is.
+   */
+  const net = new Map<string, { change: Change; action: NetAction; at: number; createdAt: number | null }>();
   const out: AppliedChange[] = [];
-  for (const change of ordered) {
+  for (let i = 0; i < changes.length; i++) {
+    const change = changes[i]!;
     const table = catalogue.get(change.table)!;
     const key = pkKey(change.pk);
+    const rowMetas = metas.get(table.name)!;
+    const existed = rowMetas.get(key)?.exists ?? false;
+    let action: NetAction | null;
     if (adopt(change)) {
       // The hub's state of the row as it is, values and stamps: stamps the
       // replica had from changes the hub overrode (an update it undid with a
       // delete, say) must not outlive them, or the replica would diverge.
-      if (change.op === 'D') {
-        await batch.delete(table, change.pk);
-        setMeta(table.name, key, { exists: false, hlc: change.hlc, colHlc: {} });
-      } else {
-        await batch.upsert(table, withKey(table, change.pk, change.cols ?? {}));
-        setMeta(table.name, key, { exists: true, hlc: change.hlc, colHlc: { ...(change.colHlc ?? {}) } });
-      }
+      const meta: RowMeta = change.op === 'D' ? { exists: false, hlc: change.hlc, colHlc: {} } : { exists: true, hlc: change.hlc, colHlc: { ...(change.colHlc ?? {}) } };
+      rowMetas.set(key, meta);
+      batch.putMeta(table.name, key, meta);
+      action = change.op === 'D' ? { kind: 'delete' } : { kind: 'upsert', cols: change.cols ?? {} };
       out.push({ change, accepted: change, conflicts: [] });
-      continue;
+    } else {
+      const r = resolveChange(rowMetas.get(key), change, table.policy);
+      action = r.action.kind === 'none' ? null : r.action.kind === 'insert' ? { kind: 'upsert', cols: r.action.cols } : r.action;
+      if (r.meta) {
+        rowMetas.set(key, r.meta);
+        batch.putMeta(table.name, key, r.meta);
+      }
+      out.push({ change, accepted: r.accepted, conflicts: r.conflicts });
     }
-    const r = resolveChange(metas.get(table.name)!.get(key), change, table.policy);
-    switch (r.action.kind) {
-      case 'insert':
-        await batch.upsert(table, withKey(table, change.pk, r.action.cols));
-        break;
-      case 'update':
-        await batch.update(table, change.pk, r.action.cols);
-        break;
-      case 'delete':
-        await batch.delete(table, change.pk);
-        break;
-      case 'none':
-        break;
-    }
-    if (r.meta) setMeta(table.name, key, r.meta);
-    out.push({ change, accepted: r.accepted, conflicts: r.conflicts });
+    if (!action) continue;
+    const k = rowKey(change.table, change.pk);
+    const prev = net.get(k);
+    const created = action.kind === 'upsert' && !existed ? i : action.kind === 'delete' ? null : (prev?.createdAt ?? null);
+    net.set(k, { change, action: prev ? composed(prev.action, action) : action, at: i, createdAt: created });
+  }
+  // Each row once, upserts parents first, deletes children first.
+  const rows = [...net.values()].sort((a, b) => stands(a) - stands(b));
+  const actionOf = new Map(rows.map((n) => [n.change, n.action]));
+  for (const c of planApply(rows.map((n) => n.change), [...catalogue.values()], (c) => actionOf.get(c)!.kind === 'delete')) {
+    const table = catalogue.get(c.table)!;
+    const action = actionOf.get(c)!;
+    if (action.kind === 'delete') await batch.delete(table, c.pk);
+    else if (action.kind === 'upsert') await batch.upsert(table, withKey(table, c.pk, action.cols));
+    else await batch.update(table, c.pk, action.cols);
   }
   await batch.flush();
-  return out;
+  // Results in apply order (parents first, deletes children first): the hub
+  // logs accepted changes in this order, so that any prefix of its log a
+  // pull page ends on keeps foreign keys satisfied.
+  const result = new Map(out.map((o) => [o.change, o]));
+  return planApply(changes, [...catalogue.values()]).map((c) => result.get(c)!);
+}
+
+const stands = (n: { action: NetAction; at: number; createdAt: number | null }): number => (n.action.kind !== 'delete' && n.createdAt !== null ? n.createdAt : n.at);
+
+/** Two actions on one row, one after the other, as one. */
+function composed(prev: NetAction, next: NetAction): NetAction {
+  if (next.kind === 'delete') return next;
+  if (prev.kind === 'delete') return next.kind === 'upsert' ? next : prev; // an update of a deleted row resolves to nothing
+  if (next.kind === 'upsert') return prev.kind === 'upsert' ? { kind: 'upsert', cols: { ...prev.cols, ...next.cols } } : next;
+  return { kind: prev.kind, cols: { ...prev.cols, ...next.cols } };
 }
 
 function withKey(table: TableSchema, pk: readonly WireValue[], cols: Record<string, WireValue>): Record<string, WireValue> {

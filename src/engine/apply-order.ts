@@ -25,11 +25,11 @@ export function parentsFirst(tables: readonly TableSchema[]): string[] {
  * The order in which a batch is applied: inserts and updates parents first,
  * then deletes children first. Changes to one table keep their batch order.
  */
-export function planApply(changes: readonly Change[], tables: readonly TableSchema[]): Change[] {
+export function planApply(changes: readonly Change[], tables: readonly TableSchema[], isDelete: (c: Change) => boolean = (c) => c.op === 'D'): Change[] {
   const rank = new Map(parentsFirst(tables).map((name, i) => [name, i]));
   const r = (c: Change): number => rank.get(c.table) ?? Number.MAX_SAFE_INTEGER;
   const indexed = changes.map((c, i) => ({ c, i }));
-  const upserts = indexed.filter((x) => x.c.op !== 'D').sort((a, b) => r(a.c) - r(b.c) || a.i - b.i);
-  const deletes = indexed.filter((x) => x.c.op === 'D').sort((a, b) => r(b.c) - r(a.c) || a.i - b.i);
+  const upserts = indexed.filter((x) => !isDelete(x.c)).sort((a, b) => r(a.c) - r(b.c) || a.i - b.i);
+  const deletes = indexed.filter((x) => isDelete(x.c)).sort((a, b) => r(b.c) - r(a.c) || a.i - b.i);
   return [...upserts, ...deletes].map((x) => x.c);
 }

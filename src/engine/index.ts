@@ -12,4 +12,3 @@ export * from './self-parents.ts';
 export * from './write-batch.ts';
 export * from './read-metas.ts';
 export * from './row-digest.ts';
-export * from './fold-restatements.ts';

@@ -1,4 +1,4 @@
-import { applyChanges, foldRestatements, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -47,11 +47,9 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       receiveStamps(ctx.clock, page.changes);
       const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
       // The hub's restatements are adopted as they are, except over local
-      // changes not pushed yet: a row's last restatement in the page
-      // replaces its earlier entries, and what follows it resolves onto it.
-      // One batch, so that the page applies in foreign-key order.
-      const batch = foldRestatements(known, ctx.catalogue, (c) => !pending.has(rowKey(c.table, c.pk)));
-      await applyChanges(tx, ctx.catalogue, batch.changes, (c) => batch.adopt.has(c));
+      // changes not pushed yet; what follows one resolves onto it. The page
+      // is one batch: each row's net effect, written in foreign-key order.
+      await applyChanges(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)));
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });
