@@ -1,4 +1,4 @@
-import { HLC_ZERO, OutpostError, pkKey, snapshotLineSchema, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
+import { HLC_ZERO, OutpostError, parseSnapshotLine, pkKey, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
 import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
@@ -77,7 +77,7 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
     ctx.progress?.('snapshot', rows);
   };
   await ctx.client.snapshot(async (raw) => {
-    const line = snapshotLineSchema.parse(raw);
+    const line = parseSnapshotLine(raw);
     if (line.type === 'header') {
       header = line;
       for (const t of line.tables) ctx.catalogue.set(t.name, t);
