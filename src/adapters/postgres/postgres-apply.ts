@@ -5,6 +5,7 @@ import { canonicalValue, compactJson, isoDatetime } from '../canonical.ts';
 import { quotePg as q } from './postgres-quote.ts';
 import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 import { chunks } from '../chunks.ts';
+import { columnNamed } from '../column-index.ts';
 
 type Queryable = Pick<pg.ClientBase, 'query'>;
 
@@ -44,7 +45,7 @@ export function readValue(col: ColumnSchema | undefined, raw: unknown): WireValu
 
 export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
   const out: RowValues = {};
-  for (const [k, v] of Object.entries(row)) out[k] = readValue(t.columns.find((c) => c.name === k), v);
+  for (const [k, v] of Object.entries(row)) out[k] = readValue(columnNamed(t, k), v);
   return out;
 }
 
@@ -53,7 +54,7 @@ function canonicalKey(t: TableSchema, pk: readonly WireValue[]): string {
   return pkKey(
     t.primaryKey.map((c, i) => {
       const v = pk[i] ?? null;
-      const col = t.columns.find((x) => x.name === c);
+      const col = columnNamed(t, c);
       const d = fromWire(v);
       return readValue(col, typeof d === 'bigint' ? d.toString() : d);
     }),
