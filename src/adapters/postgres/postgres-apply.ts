@@ -90,8 +90,14 @@ export class PgRows {
   async getMeta(table: string, keys: readonly string[]): Promise<Map<string, RowMeta>> {
     const out = new Map<string, RowMeta>();
     for (const part of chunks(keys, KEYS_PER_STATEMENT * 4)) {
+      // One index probe per key, whatever the statistics say: right after a
+      // bulk write (a hub sequencing a loaded table, a large push) the table
+      // has none yet, and `pk = ANY($2)` was then planned as a scan of every
+      // stamp of the table filtered by key (57 ms instead of 3 ms per 1,000
+      // keys at 300k rows, growing with the table). LIMIT 1 keeps the
+      // subquery from being flattened into a join the planner could hash.
       const { rows } = await this.#db.query<MetaRow & { pk: string }>(
-        'SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = $1 AND pk = ANY($2::text[])',
+        'SELECT r.pk, r.ex, r.hlc, r.col_hlc FROM unnest($2::text[]) AS k(pk) CROSS JOIN LATERAL (SELECT pk, ex, hlc, col_hlc FROM _outpost_rows WHERE tbl = $1 AND pk = k.pk LIMIT 1) AS r',
         [table, part],
       );
       for (const r of rows) out.set(r.pk, metaFromRow(r));
