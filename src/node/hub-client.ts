@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { pipeline, type Readable } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import {
   ERROR_CODES, GZIP_LEVEL, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
@@ -148,7 +148,9 @@ export class HubClient {
     const status = res.statusCode ?? 0;
     const gzip = res.headers['content-encoding'] === 'gzip';
     // pipeline destroys every stage when one fails, so a cut body or bad gzip ends the iteration with that error.
-    const body: Readable = gzip ? pipeline(res, createGunzip(), () => {}) : res;
+    // Up to READ_AHEAD bytes of the body are read ahead of the lines taken, so the hub produces the next
+    // page while the node applies one (the stream's default 16 KiB made them take turns).
+    const body: Readable = gzip ? pipeline(res, createGunzip(), new PassThrough({ highWaterMark: READ_AHEAD }), () => {}) : res;
     if (status >= 200 && status < 300) return body;
     let text = '';
     try {
@@ -226,6 +228,9 @@ function problemError(status: number, text: string): OutpostError {
   const code: ErrorCode = problem.code && problem.code in ERROR_CODES ? (problem.code as ErrorCode) : status >= 500 ? 'HUB_ERROR' : 'BAD_REQUEST';
   return new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${status}`}`, { status });
 }
+
+/** How far (bytes of decoded body) the snapshot stream is read ahead of the lines the node has taken. */
+const READ_AHEAD = 8 * 1024 * 1024;
 
 /** A request body already encoded as JSON text. */
 class EncodedJson {
