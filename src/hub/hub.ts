@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -399,6 +399,9 @@ export class Hub {
       const metas = await readMetas(tx, stale);
       for (const c of stale) if (!metas.get(c.table)?.has(pkKey(c.pk))) unknown.add(`${c.table}\u0000${pkKey(c.pk)}`);
     }
+    // Which rows have such entries: read once (by seq, a range of the log's
+    // key) when there are not too many, instead of one query per accepted row.
+    const unapplied = behind ? await this.#loggedAfter(tx, origin, changes, seenTo) : null;
     const results = await applyChanges(tx, this.catalogue.byName, changes);
     await tx.appendLogs(results.flatMap((r) => (r.accepted ? [{ change: r.accepted, origin }] : [])));
     const at = this.#now();
@@ -417,11 +420,25 @@ export class Hub {
       // and a delete and re-insert among them would make the orders differ.
       const lost = r.conflicts.some((c) => INCOMING_LOST.has(c.kind));
       const revived = !!r.accepted && unknown.has(`${r.change.table}\u0000${pkKey(r.change.pk)}`);
-      if (lost || revived || (behind && r.accepted && (await tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin)))) {
+      const logged = async (): Promise<boolean> => (unapplied ? unapplied.has(rowKey(r.change.table, r.change.pk)) : tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin));
+      if (lost || revived || (behind && r.accepted && (await logged()))) {
         await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
+        // The restatement is a log entry after the cursor too (as hasLogAfter would now find).
+        unapplied?.add(rowKey(r.change.table, r.change.pk));
       }
     }
     return { applied: results.filter((r) => r.accepted).length, conflicts: conflicts.length };
+  }
+
+  /**
+   * The rows (rowKey) of the pushed tables with log entries after `seenTo`
+   * not from `origin`, or null when there are more than LOGGED_AFTER_MAX
+   * such entries (the caller then asks per row).
+   */
+  async #loggedAfter(tx: Tx, origin: string, changes: readonly Change[], seenTo: number): Promise<Set<string> | null> {
+    const tables = [...new Set(changes.map((c) => c.table))];
+    const { entries } = await tx.readLog({ after: seenTo, limit: LOGGED_AFTER_MAX + 1, excludeOrigin: origin, tables });
+    return entries.length > LOGGED_AFTER_MAX ? null : new Set(entries.map((e) => rowKey(e.change.table, e.change.pk)));
   }
 
   async #restate(tx: Tx, table: TableSchema, change: Change): Promise<void> {
@@ -440,6 +457,8 @@ export class Hub {
 }
 
 const SNAPSHOT_PAGE = 1000;
+/** Log entries a push reads at most to learn which of its rows the node is behind on. */
+const LOGGED_AFTER_MAX = 20_000;
 
 /**
  * Whether the row's stamps name the node: a node's accepted insert gives the

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
-  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, pushRequestSchema,
+  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, parsePushRequest,
   verifyFetchRequestSchema, verifyRowsRequestSchema, verifySumsRequestSchema,
 } from '../protocol/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
@@ -95,7 +95,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   app.post('/v1/push', async (req) => {
     const node = await auth(req);
-    const body = pushRequestSchema.parse(req.body);
+    const body = parsePushRequest(req.body);
     const res = await hub.push(node, body);
     if (!res.duplicate) metrics.pushedChanges.inc(body.changes.length);
     if (!res.staged && !res.duplicate) {

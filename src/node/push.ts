@@ -73,13 +73,13 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
   });
   if (!group) return { pushed: 0, conflicts: 0, acked };
 
-  const pages = splitPages(group.changes, ctx.pageSize, PAGE_BYTES);
+  const pages = encodePages(group.changes, ctx.pageSize, PAGE_BYTES);
   let conflicts = 0;
   let ack = acked;
   let sent = 0;
   for (let page = 0; page < pages.length; page++) {
-    const changes = pages[page]!;
-    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes });
+    const { changes, json } = pages[page]!;
+    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes }, json);
     ctx.clock.receive(res.clock);
     sent += changes.length;
     ctx.progress?.('push', sent, group.changes.length);
@@ -120,19 +120,26 @@ const PAGE_BYTES = 4 * 1024 * 1024;
 
 /** Split changes into pages of at most `count` changes and about `bytes` of JSON (a single larger change gets a page of its own). */
 export function splitPages(changes: readonly Change[], count: number, bytes: number): Change[][] {
-  const pages: Change[][] = [];
-  let page: Change[] = [];
+  return encodePages(changes, count, bytes).map((p) => p.changes);
+}
+
+/** `splitPages`, with each change's JSON kept (it is measured anyway, and becomes the request body). */
+export function encodePages(changes: readonly Change[], count: number, bytes: number): { changes: Change[]; json: string[] }[] {
+  const pages: { changes: Change[]; json: string[] }[] = [];
+  let page: { changes: Change[]; json: string[] } = { changes: [], json: [] };
   let size = 0;
   for (const c of changes) {
-    const n = Buffer.byteLength(JSON.stringify(c));
-    if (page.length > 0 && (page.length >= count || size + n > bytes)) {
+    const json = JSON.stringify(c);
+    const n = Buffer.byteLength(json);
+    if (page.changes.length > 0 && (page.changes.length >= count || size + n > bytes)) {
       pages.push(page);
-      page = [];
+      page = { changes: [], json: [] };
       size = 0;
     }
-    page.push(c);
+    page.changes.push(c);
+    page.json.push(json);
     size += n;
   }
-  if (page.length > 0 || pages.length === 0) pages.push(page);
+  if (page.changes.length > 0 || pages.length === 0) pages.push(page);
   return pages;
 }

@@ -4,3 +4,4 @@ export * from './values.ts';
 export * from './schema.ts';
 export * from './messages.ts';
 export * from './version.ts';
+export * from './fast-parse.ts';

@@ -5,6 +5,7 @@ import type { SqlRunner } from '../sql-runner.ts';
 import { quoteMysql as q } from './mysql-quote.ts';
 import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 import { chunks } from '../chunks.ts';
+import { columnNamed } from '../column-index.ts';
 
 /** Keys per IN (…) list. */
 const CHUNK = 500;
@@ -57,7 +58,7 @@ function canonicalKeyValue(col: ColumnSchema | undefined, v: WireValue): WireVal
 
 export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
   const out: RowValues = {};
-  for (const [k, v] of Object.entries(row)) out[k] = readValue(t.columns.find((c) => c.name === k), v);
+  for (const [k, v] of Object.entries(row)) out[k] = readValue(columnNamed(t, k), v);
   return out;
 }
 
@@ -69,7 +70,7 @@ export class MysqlRows {
   }
 
   #col(t: TableSchema, name: string): ColumnSchema | undefined {
-    return t.columns.find((c) => c.name === name);
+    return columnNamed(t, name);
   }
 
   #keyBinds(t: TableSchema, pk: readonly WireValue[]): unknown[] {

@@ -81,7 +81,7 @@ function runner(db: pg.ClientBase): SqlRunner {
 
 /** A transaction on one PostgreSQL client. */
 function pgTx(db: pg.ClientBase): Tx {
-  return new RowStoreTx(runner(db), new PgRows(db), { intParam: 'CAST(? AS BIGINT)' });
+  return new RowStoreTx(runner(db), new PgRows(db), { intParam: 'CAST(? AS BIGINT)', logArrays: true });
 }
 
 /** What a postgres:// URL names: the database, and the URL without credentials for messages. */

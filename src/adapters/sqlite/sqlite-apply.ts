@@ -3,6 +3,7 @@ import { fromWire, pkKey, toWire, type DbValue, type TableSchema, type WireValue
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { quoteSqlite as q } from './sqlite-quote.ts';
 import { canonicalValue } from '../canonical.ts';
+import { columnNamed } from '../column-index.ts';
 import { metaFromRow, metaToRow, type MetaRow } from '../meta-row.ts';
 import type { RowStore } from '../row-store-tx.ts';
 
@@ -32,7 +33,7 @@ export function bindValue(v: WireValue): unknown {
 export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValues {
   const out: RowValues = {};
   for (const [k, v] of Object.entries(row)) {
-    const col = t.columns.find((c) => c.name === k);
+    const col = columnNamed(t, k);
     out[k] = col ? canonicalValue(col, v as DbValue) : toWire(v as DbValue);
   }
   return out;
