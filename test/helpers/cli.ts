@@ -12,11 +12,22 @@ export function outpost(cwd: string, args: string[]): { code: number; stdout: st
 }
 
 export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
+  // Below Linux's ephemeral range (32768 and up): a port the system picked
+  // would be handed out again to other tests' client sockets, and a hub
+  // restarted on it would find it taken (EADDRINUSE).
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port found below the ephemeral range');
 }
 
 /** `outpost hub ARGS` in a child process, resolved once it says it listens. */
