@@ -2,9 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 /**
  * Network faults on the hub's side of the wire, per node (told apart by
- * their credential): a request that never arrives, a reply lost after the
- * hub committed, a request handled twice, a node cut off altogether. The
- * TCP-level faults (bytes cut mid-body) are the fault proxy's.
+ * their credential), for failing exactly the n-th request of one node
+ * (every-step): a request that never arrives, a reply lost after the hub
+ * committed, a request handled twice. Random runs use the fault proxy
+ * (bytes cut mid-body, partitions) instead.
  */
 export type HttpFaultKind = 'drop' | 'lose-reply' | 'duplicate';
 export type Endpoint = 'handshake' | 'push' | 'pull' | 'snapshot';
@@ -16,11 +17,10 @@ export interface HttpFault {
 }
 
 export class HttpFaults {
-  readonly fired: Record<HttpFaultKind | 'offline', number> = { drop: 0, 'lose-reply': 0, duplicate: 0, offline: 0 };
+  readonly fired: Record<HttpFaultKind, number> = { drop: 0, 'lose-reply': 0, duplicate: 0 };
   /** requests seen, per token, by endpoint (to count a phase's steps) */
   readonly seen: string[] = [];
   readonly #queued = new Map<string, HttpFault[]>();
-  readonly #offline = new Set<string>();
   /** fail the n-th request of a token from now, every one after it too when `untilHealed` */
   readonly #nth = new Map<string, { at: number; kind: HttpFaultKind; untilHealed: boolean }>();
   readonly #count = new Map<string, number>();
@@ -35,14 +35,8 @@ export class HttpFaults {
     this.#nth.set(token, { at: (this.#count.get(token) ?? 0) + n, kind, untilHealed });
   }
 
-  offline(token: string, on: boolean): void {
-    if (on) this.#offline.add(token);
-    else this.#offline.delete(token);
-  }
-
   heal(): void {
     this.#queued.clear();
-    this.#offline.clear();
     this.#nth.clear();
   }
 
@@ -56,7 +50,7 @@ export class HttpFaults {
       const n = (this.#count.get(token) ?? 0) + 1;
       this.#count.set(token, n);
       this.seen.push(endpoint);
-      let kind: HttpFaultKind | 'offline' | null = this.#offline.has(token) ? 'offline' : null;
+      let kind: HttpFaultKind | null = null;
       const nth = this.#nth.get(token);
       if (!kind && nth && n >= nth.at) {
         kind = nth.kind;
@@ -69,7 +63,7 @@ export class HttpFaults {
         if (i >= 0) kind = q.splice(i, 1)[0]!.kind;
       }
       if (!kind) return;
-      if (kind === 'offline' || kind === 'drop') {
+      if (kind === 'drop') {
         this.fired[kind]++;
         // The request never reaches the hub's handlers; the node sees the connection die.
         req.raw.socket.destroy();

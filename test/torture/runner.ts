@@ -83,7 +83,7 @@ async function play(sc: Scenario, scope: { after: (fn: () => unknown) => void },
     return sum;
   };
   const faultTotal = (): number =>
-    world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) + Object.values(world.http.fired).reduce((a, b) => a + b, 0) +
+    world.hubFaults.fired + world.nodes.reduce((s, n) => s + n.faults.fired, 0) +
     Object.entries(proxyFired()).reduce((a, [k, v]) => a + (k === 'delay' ? 0 : v), 0) + partitioned();
   /** a partition counts as a fault for as long as it lasts */
   const partitioned = (): number => world.nodes.filter((n) => n.proxy.partitioned).length;
