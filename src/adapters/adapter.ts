@@ -68,6 +68,23 @@ export interface ConflictRecord {
   rule: string;
 }
 
+/** An admin action kept in the hub's audit trail (`_outpost_audit`). */
+export interface AuditRecord {
+  /** who: `api` (the admin token), `cli:<user>`, or an admin's name */
+  actor: string;
+  /** what, as a stable verb: `conflict.resolve`, `quarantine.retry`, `quarantine.discard`, … */
+  action: string;
+  /** what it acted on: `conflict:<id>`, `quarantine:<id>`, … */
+  target: string | null;
+  /** JSON of the particulars (the values taken, the outcome) */
+  detail: string | null;
+}
+
+export interface AuditEntry extends AuditRecord {
+  id: number;
+  at: number;
+}
+
 /** A node row that `outpost verify --repair` overwrote with the hub's version (`_outpost_repairs`). */
 export interface RepairRecord {
   table: string;
@@ -133,6 +150,11 @@ export interface BookkeepingTx {
 
   addConflict(c: ConflictRecord, at: number): Promise<void>;
   countConflicts(): Promise<number>;
+
+  /** record an admin action in the audit trail (hub role) */
+  addAudit(e: AuditRecord, at: number): Promise<void>;
+  /** the audit trail in recording order, after id `after` */
+  listAudit(opts: { after?: number; limit: number }): Promise<AuditEntry[]>;
 
   /** record a node row overwritten by `verify --repair` (node role only) */
   addRepair(r: RepairRecord, at: number): Promise<void>;

@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
+import type { AuditEntry, AuditRecord, BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -262,6 +262,18 @@ export class SqlBookkeeping implements BookkeepingTx {
   async countConflicts(): Promise<number> {
     const [r] = await this.#db.all<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM _outpost_conflicts');
     return Number(r?.n ?? 0);
+  }
+
+  async addAudit(e: AuditRecord, at: number): Promise<void> {
+    await this.#db.run('INSERT INTO _outpost_audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)', [at, e.actor, e.action, e.target, e.detail]);
+  }
+
+  async listAudit(o: { after?: number; limit: number }): Promise<AuditEntry[]> {
+    const rows = await this.#db.all<{ id: number | bigint | string; at: number | bigint | string; actor: string; action: string; target: string | null; detail: string | null }>(
+      'SELECT id, at, actor, action, target, detail FROM _outpost_audit WHERE id > ? ORDER BY id LIMIT ?',
+      [o.after ?? 0, o.limit],
+    );
+    return rows.map((r) => ({ id: Number(r.id), at: Number(r.at), actor: r.actor, action: r.action, target: r.target, detail: r.detail }));
   }
 
   async addRepair(r: RepairRecord, at: number): Promise<void> {

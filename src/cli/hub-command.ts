@@ -34,7 +34,7 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   }
   const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
   const hub = await Hub.open(db, config);
-  const app = await buildServer(hub, { logger });
+  const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined });
   try {
     await app.listen({ host: o.host, port: Number(o.port) });
   } catch (e) {

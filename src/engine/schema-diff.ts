@@ -1,4 +1,4 @@
-import type { ColumnSchema, TableSchema } from '../protocol/index.ts';
+import { counterColumns, type ColumnSchema, type TableSchema } from '../protocol/index.ts';
 
 /** Columns added to tables both catalogues have; everything else must be unchanged. */
 export interface AddedColumns {
@@ -21,8 +21,10 @@ export function addedColumns(before: readonly TableSchema[], after: readonly Tab
     const b = before[i]!;
     const a = after[i]!;
     const same = (x: ColumnSchema, y: ColumnSchema): boolean => x.name === y.name && x.kind === y.kind && x.notNull === y.notNull;
-    if (a.direction !== b.direction || a.policy !== b.policy || a.primaryKey.join() !== b.primaryKey.join() || JSON.stringify(a.foreignKeys) !== JSON.stringify(b.foreignKeys)) {
-      return `table ${a.name}: its key, foreign keys, direction or policy changed`;
+    // Of the policies, nodes see only whether a table is lww and which columns are counters.
+    const nodeSide = (t: TableSchema): string => JSON.stringify([t.policy === 'lww', counterColumns(t)]);
+    if (a.direction !== b.direction || nodeSide(a) !== nodeSide(b) || a.primaryKey.join() !== b.primaryKey.join() || JSON.stringify(a.foreignKeys) !== JSON.stringify(b.foreignKeys)) {
+      return `table ${a.name}: its key, foreign keys, direction, lww policy or counter columns changed`;
     }
     const kept = a.columns.slice(0, b.columns.length);
     if (kept.length !== b.columns.length || kept.some((c, j) => !same(c, b.columns[j]!))) {

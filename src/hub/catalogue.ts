@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { OutpostError, type TableSchema } from '../protocol/index.ts';
+import { OutpostError, counterColumns, type TableSchema } from '../protocol/index.ts';
 import { parentsFirst } from '../engine/index.ts';
 import type { IntrospectedTable } from '../adapters/adapter.ts';
 import { assertIdentifier } from '../adapters/identifiers.ts';
-import type { HubConfig } from './config.ts';
+import type { HubConfig, TableConfig } from './config.ts';
 
 /** Key kinds every dialect's triggers spell the same way in captured keys. */
 const KEY_KINDS = new Set(['integer', 'text', 'uuid', 'date']);
@@ -30,11 +30,36 @@ export function buildCatalogue(config: HubConfig, found: readonly IntrospectedTa
       const col = t.columns.find((c) => c.name === k)!;
       if (!KEY_KINDS.has(col.kind)) throw new OutpostError('SCHEMA_INVALID', `tables.${name}: key column ${k} has type ${col.type}; keys must be integers, text, UUIDs or dates (not decimals, datetimes, floats or blobs)`);
     }
-    tables.push({ ...t, direction: tc.direction, policy: tc.policy });
+    tables.push(withPolicies({ ...t, direction: tc.direction, policy: tc.policy }, tc));
   }
   const order = parentsFirst(tables);
   tables.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   return fromTables(tables);
+}
+
+/**
+ * The table with the policies the config gives it now (a table's policies
+ * other than its counters are the hub's alone, so changing them is not a
+ * schema change nodes must follow). Throws CONFIG_INVALID for a column
+ * override the table cannot take.
+ */
+export function withPolicies(t: TableSchema, tc: TableConfig): TableSchema {
+  const out: TableSchema = { ...t, policy: tc.policy };
+  delete out.columnPolicies;
+  delete out.onDelete;
+  const overrides = Object.entries(tc.columns ?? {});
+  for (const [name, policy] of overrides) {
+    const col = t.columns.find((c) => c.name === name);
+    const at = `tables.${t.name}.columns.${name}`;
+    if (!col) throw new OutpostError('CONFIG_INVALID', `${at}: no such column in table ${t.name}`);
+    if (t.primaryKey.includes(name)) throw new OutpostError('CONFIG_INVALID', `${at}: a key column cannot have a policy of its own`);
+    if (policy === 'counter' && (col.kind !== 'integer' || !col.notNull)) {
+      throw new OutpostError('CONFIG_INVALID', `${at}: a counter must be an INTEGER NOT NULL column (${t.name}.${name} is ${col.type || col.kind}${col.notNull ? ' NOT NULL' : ', nullable'})`);
+    }
+  }
+  if (overrides.length) out.columnPolicies = Object.fromEntries(overrides);
+  if (tc.onDelete && tc.onDelete !== 'delete-wins') out.onDelete = tc.onDelete;
+  return out;
 }
 
 export function fromTables(tables: TableSchema[]): Catalogue {
@@ -49,7 +74,10 @@ export function schemaVersion(tables: readonly TableSchema[]): string {
     k: t.primaryKey,
     f: t.foreignKeys,
     d: t.direction,
-    p: t.policy,
+    // Nodes resolve manual and custom tables like merge ones: only lww changes what they do.
+    p: t.policy === 'lww' ? 'lww' : 'merge',
+    // Counters change the nodes' triggers and what their changes carry.
+    ...(counterColumns(t).length ? { x: counterColumns(t) } : {}),
   }));
   return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
 }

@@ -1,13 +1,31 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
-import { DIRECTIONS, OutpostError, POLICIES } from '../protocol/index.ts';
+import { COLUMN_POLICIES, DELETE_RULES, DIRECTIONS, OutpostError, POLICIES } from '../protocol/index.ts';
+
+const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a column name (letters, digits, _)');
 
 const tableConfigSchema = z
   .object({
     direction: z.enum(DIRECTIONS).default('both'),
+    /** concurrent writes: `merge` (per column, by stamp), `lww` (whole row), `manual` (an admin decides), `custom` (`resolver` decides) */
     policy: z.enum(POLICIES).default('merge'),
+    /** per-column overrides: `counter`, `manual`, `custom`, `merge` */
+    columns: z.record(ident, z.enum(COLUMN_POLICIES)).optional(),
+    /** a delete against a concurrent update */
+    onDelete: z.enum(DELETE_RULES).optional(),
+    /**
+     * the module (a path relative to the config file, or a package name)
+     * whose default export resolves this table's `custom` conflicts
+     */
+    resolver: z.string().min(1).max(1000).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    const custom = t.policy === 'custom' || Object.values(t.columns ?? {}).includes('custom');
+    if (custom && !t.resolver) ctx.addIssue({ code: 'custom', path: ['resolver'], message: 'a custom policy needs a resolver module' });
+    if (!custom && t.resolver) ctx.addIssue({ code: 'custom', path: ['resolver'], message: 'a resolver is used only by a custom policy (set policy or a column to "custom")' });
+  });
 
 export const hubConfigSchema = z
   .object({
@@ -65,5 +83,10 @@ export function loadHubConfig(path: string): HubConfig {
   } catch (e) {
     throw new OutpostError('CONFIG_INVALID', `${path} is not valid JSON: ${(e as Error).message}`);
   }
-  return parseHubConfig(raw, path);
+  const config = parseHubConfig(raw, path);
+  // Resolver modules named by a relative path are found next to the config file.
+  for (const t of Object.values(config.tables)) {
+    if (t.resolver?.startsWith('.')) t.resolver = resolvePath(dirname(path), t.resolver);
+  }
+  return config;
 }

@@ -5,7 +5,7 @@ import {
 } from '../protocol/index.ts';
 import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
-import { buildCatalogue, fromTables, type Catalogue } from './catalogue.ts';
+import { buildCatalogue, fromTables, withPolicies, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
@@ -65,7 +65,8 @@ export class Hub {
     if (typeof diff === 'string' && opts.strictSchema) {
       throw new OutpostError('SCHEMA_INVALID', `the hub's schema changed in a way nodes cannot take on while keeping their databases: ${diff}`);
     }
-    const start = last && typeof diff !== 'string' ? last : found;
+    // The policies are the config's as it is now (a policy other than lww or a counter is the hub's alone).
+    const start = last && typeof diff !== 'string' ? fromTables(last.tables.map((t) => withPolicies(t, config.tables[t.name]!))) : found;
     for (const t of start.tables) {
       // Rows of `up` tables never leave the hub, so website writes to them need no capture.
       await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');

@@ -14,9 +14,12 @@ import { asOutpostError, sendProblem } from './problem.ts';
 import { HubMetrics } from './metrics.ts';
 import { authenticate, redeemCode } from './enrollment.ts';
 import { verifyFetch, verifyRows, verifySums } from './hub-verify.ts';
+import { adminGuard } from './admin-auth.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
+  /** the admin API's bearer token (`OUTPOST_ADMIN_TOKEN`); absent: the admin API answers ADMIN_DISABLED */
+  adminToken?: string;
 }
 
 declare module 'fastify' {
@@ -68,6 +71,9 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     return sendProblem(reply, e);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new OutpostError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  const admin = adminGuard(opts.adminToken);
+  void admin; // the admin routes (conflicts, quarantine, audit) register below
 
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
     const h = req.headers.authorization;

@@ -14,7 +14,7 @@ import type { WireValue } from './values.ts';
 const HLC = /^\d{15}-[0-9a-f]{8}-.{1,64}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const DIGITS = /^-?\d{1,40}$/;
-const CHANGE_KEYS = new Set(['table', 'pk', 'op', 'hlc', 'cols', 'colHlc', 'origin', 'restate']);
+const CHANGE_KEYS = new Set(['table', 'pk', 'op', 'hlc', 'cols', 'colHlc', 'deltas', 'origin', 'restate']);
 const ROW_KEYS = new Set(['type', 'table', 'values', 'hlc', 'colHlc']);
 /** pushRequestSchema's `changes.max`. */
 const MAX_CHANGES = 50_000;
@@ -64,17 +64,24 @@ function isHlcRecord(v: unknown, key: (k: string) => boolean): boolean {
   return true;
 }
 
+function isDeltaRecord(v: unknown): boolean {
+  if (!plainObject(v)) return false;
+  for (const k of Object.keys(v)) if (!isIdent(k) || !Number.isSafeInteger(v[k])) return false;
+  return true;
+}
+
 /** Whether `changeSchema` accepts `v` as it is (no key it would strip or refuse). */
 export function isChange(v: unknown): v is Change {
   if (!plainObject(v)) return false;
   for (const k of Object.keys(v)) if (!CHANGE_KEYS.has(k)) return false;
-  const { table, pk, op, hlc, cols, colHlc, origin, restate } = v;
+  const { table, pk, op, hlc, cols, colHlc, deltas, origin, restate } = v;
   if (typeof table !== 'string' || !isIdent(table)) return false;
   if (!Array.isArray(pk) || pk.length < 1 || pk.length > 16 || !pk.every(isWireValue)) return false;
   if (op !== 'I' && op !== 'U' && op !== 'D') return false;
   if (typeof hlc !== 'string' || !HLC.test(hlc)) return false;
   if ('cols' in v && !isValueRecord(cols)) return false;
   if ('colHlc' in v && !isHlcRecord(colHlc, isIdent)) return false;
+  if ('deltas' in v && !isDeltaRecord(deltas)) return false;
   if ('origin' in v && typeof origin !== 'string') return false;
   if ('restate' in v && restate !== true) return false;
   return true;

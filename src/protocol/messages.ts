@@ -18,6 +18,11 @@ export const changeSchema = z
     hlc,
     cols: z.record(ident, wireValueSchema).optional(),
     colHlc: z.record(ident, hlc).optional(),
+    /**
+     * counter columns (`columnPolicies` = `counter`) of an update: the amount
+     * each changed by, added to the receiver's value (never in `cols` too)
+     */
+    deltas: z.record(ident, z.number().int().refine(Number.isSafeInteger, 'a safe integer')).optional(),
     /** the node the change came from; set by the hub on pull, ignored on push */
     origin: z.string().optional(),
     /**
@@ -96,6 +101,14 @@ export const pushResponseSchema = z.object({
   applied: z.number().int(),
   conflicts: z.number().int(),
   clock: hlc,
+  /**
+   * changes of this group the hub could not apply (a unique index, a check,
+   * a missing parent): kept in the hub's quarantine with their error, for an
+   * admin to retry or discard; the rest of the group was applied
+   */
+  quarantined: z
+    .array(z.object({ id: z.number().int(), table: z.string(), pk: z.array(wireValueSchema), op: z.enum(['I', 'U', 'D']), code: z.string(), message: z.string() }))
+    .optional(),
 });
 export type PushResponse = z.infer<typeof pushResponseSchema>;
 

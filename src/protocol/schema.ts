@@ -29,8 +29,26 @@ export type ForeignKeySchema = z.infer<typeof foreignKeySchema>;
 
 export const DIRECTIONS = ['both', 'down', 'up'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
-export const POLICIES = ['merge', 'lww'] as const;
+/**
+ * How the hub decides between concurrent writes to a table's rows:
+ * `merge` column by column by stamp, `lww` the whole row by its newest
+ * stamp, `manual` the hub keeps its value and queues the conflict for an
+ * admin, `custom` a resolver module named in the hub's config decides.
+ * Nodes apply what the hub decided (they resolve `manual` and `custom`
+ * tables like `merge`; the hub restates rows where its decision differs).
+ */
+export const POLICIES = ['merge', 'lww', 'manual', 'custom'] as const;
 export type Policy = (typeof POLICIES)[number];
+/**
+ * A column's own policy, overriding its table's: `counter` (an integer whose
+ * concurrent changes add up: updates travel as deltas), or `merge`,
+ * `manual`, `custom` as for a table.
+ */
+export const COLUMN_POLICIES = ['merge', 'manual', 'counter', 'custom'] as const;
+export type ColumnPolicy = (typeof COLUMN_POLICIES)[number];
+/** A delete against a concurrent update: the delete wins, the update wins (the row stays or comes back), or an admin decides. */
+export const DELETE_RULES = ['delete-wins', 'update-wins', 'manual'] as const;
+export type DeleteRule = (typeof DELETE_RULES)[number];
 
 export const tableSchema = z.object({
   name: z.string(),
@@ -39,6 +57,20 @@ export const tableSchema = z.object({
   foreignKeys: z.array(foreignKeySchema),
   direction: z.enum(DIRECTIONS),
   policy: z.enum(POLICIES),
+  /** columns whose policy is not the table's (absent: none) */
+  columnPolicies: z.record(z.string(), z.enum(COLUMN_POLICIES)).optional(),
+  /** a delete against a concurrent update (absent: `delete-wins`) */
+  onDelete: z.enum(DELETE_RULES).optional(),
 });
 /** One synced table as the hub's validated catalogue describes it. */
 export type TableSchema = z.infer<typeof tableSchema>;
+
+/** The counter columns of a table (`columnPolicies` = `counter`), in column order. */
+export function counterColumns(t: TableSchema): string[] {
+  return t.columns.filter((c) => t.columnPolicies?.[c.name] === 'counter').map((c) => c.name);
+}
+
+/** The policy that decides a column's concurrent writes: its own, else its table's. */
+export function columnPolicy(t: TableSchema, column: string): Policy | ColumnPolicy {
+  return t.columnPolicies?.[column] ?? t.policy;
+}

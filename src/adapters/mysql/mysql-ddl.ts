@@ -21,11 +21,21 @@ const COMMON = [
   `INSERT IGNORE INTO _outpost_lock (id) VALUES (1)`,
 ];
 
+/** Columns of `_outpost_conflicts` beyond the first ones (as on SQLite). */
+const CONFLICT_COLUMNS: [string, string][] = [
+  ['status', "VARCHAR(16) NOT NULL DEFAULT 'auto'"], ['policy', 'VARCHAR(32)'], ['kept', 'LONGTEXT'], ['winner_origin', 'VARCHAR(191)'], ['base', 'LONGTEXT'],
+  ['result', 'LONGTEXT'], ['incoming', 'LONGTEXT'], ['resolved_at', 'BIGINT'], ['resolved_by', 'VARCHAR(191)'], ['resolution', 'LONGTEXT'],
+];
+
 const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_log (seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(64) NOT NULL, pk VARCHAR(700) NOT NULL, op CHAR(1) NOT NULL, hlc VARCHAR(255) NOT NULL, cols LONGTEXT, col_hlc LONGTEXT, origin VARCHAR(191), INDEX _outpost_log_row (tbl, pk, seq)) ${TAIL}`,
   `CREATE TABLE IF NOT EXISTS _outpost_nodes (id VARCHAR(191) NOT NULL PRIMARY KEY, name VARCHAR(191) NOT NULL UNIQUE, code_hash VARCHAR(191), token_hash VARCHAR(191) UNIQUE, created_at BIGINT NOT NULL, joined_at BIGINT, revoked_at BIGINT, acked_seq BIGINT NOT NULL DEFAULT 0, pulled_seq BIGINT NOT NULL DEFAULT 0, last_seen BIGINT) ${TAIL}`,
   `CREATE TABLE IF NOT EXISTS _outpost_conflicts (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL, tbl VARCHAR(64) NOT NULL, pk TEXT NOT NULL, kind VARCHAR(64) NOT NULL, col VARCHAR(64), lost LONGTEXT, lost_hlc VARCHAR(255) NOT NULL, winner_hlc VARCHAR(255) NOT NULL, origin VARCHAR(191), rule VARCHAR(255) NOT NULL) ${TAIL}`,
   `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id VARCHAR(191) NOT NULL, from_seq BIGINT NOT NULL, to_seq BIGINT NOT NULL, page INT NOT NULL, body LONGTEXT NOT NULL, PRIMARY KEY (node_id, page)) ${TAIL}`,
+  `CREATE TABLE IF NOT EXISTS _outpost_audit (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL, actor VARCHAR(191) NOT NULL, action VARCHAR(64) NOT NULL, target VARCHAR(700), detail LONGTEXT) ${TAIL}`,
+  // Conflict log columns added by issue 6 (a hub database made before gets them here).
+  `ALTER TABLE _outpost_conflicts ${CONFLICT_COLUMNS.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ')}`,
+  `CREATE INDEX IF NOT EXISTS _outpost_conflicts_status ON _outpost_conflicts (status)`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */

@@ -112,7 +112,14 @@ export class SqliteAdapter implements Adapter {
   async installBookkeeping(role: Role): Promise<void> {
     await this.#locked(() =>
       this.#immediate(() => {
-        for (const sql of bookkeepingDdl(role)) this.#db.exec(sql);
+        for (const sql of bookkeepingDdl(role)) {
+          try {
+            this.#db.exec(sql);
+          } catch (e) {
+            // SQLite has no ADD COLUMN IF NOT EXISTS: a column added by an earlier install is there already.
+            if (!(sql.startsWith('ALTER TABLE') && /duplicate column name/i.test((e as Error).message))) throw e;
+          }
+        }
       }),
     );
   }

@@ -11,12 +11,22 @@ const COMMON = [
   `CREATE TABLE IF NOT EXISTS _outpost_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex INTEGER NOT NULL, hlc TEXT NOT NULL, col_hlc TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID`,
 ];
 
+/** Columns of `_outpost_conflicts` beyond the first ones (see ARCHITECTURE.md, Bookkeeping tables). */
+const CONFLICT_COLUMNS: [string, string][] = [
+  ['status', "TEXT NOT NULL DEFAULT 'auto'"], ['policy', 'TEXT'], ['kept', 'TEXT'], ['winner_origin', 'TEXT'], ['base', 'TEXT'],
+  ['result', 'TEXT'], ['incoming', 'TEXT'], ['resolved_at', 'INTEGER'], ['resolved_by', 'TEXT'], ['resolution', 'TEXT'],
+];
+
 const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL, cols TEXT, col_hlc TEXT, origin TEXT)`,
   `CREATE INDEX IF NOT EXISTS _outpost_log_row ON _outpost_log (tbl, pk, seq)`,
   `CREATE TABLE IF NOT EXISTS _outpost_nodes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, code_hash TEXT, token_hash TEXT UNIQUE, created_at INTEGER NOT NULL, joined_at INTEGER, revoked_at INTEGER, acked_seq INTEGER NOT NULL DEFAULT 0, pulled_seq INTEGER NOT NULL DEFAULT 0, last_seen INTEGER)`,
   `CREATE TABLE IF NOT EXISTS _outpost_conflicts (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, kind TEXT NOT NULL, col TEXT, lost TEXT, lost_hlc TEXT NOT NULL, winner_hlc TEXT NOT NULL, origin TEXT, rule TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _outpost_staging (node_id TEXT NOT NULL, from_seq INTEGER NOT NULL, to_seq INTEGER NOT NULL, page INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (node_id, page))`,
+  `CREATE TABLE IF NOT EXISTS _outpost_audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT, detail TEXT)`,
+  // Conflict log columns added by issue 6 (a hub database made before gets them here; a duplicate column is ignored).
+  ...CONFLICT_COLUMNS.map(([name, type]) => `ALTER TABLE _outpost_conflicts ADD COLUMN ${name} ${type}`),
+  `CREATE INDEX IF NOT EXISTS _outpost_conflicts_status ON _outpost_conflicts (status)`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */
