@@ -61,11 +61,38 @@ export interface ConflictRecord {
   pk: string;
   kind: string;
   column: string | null;
+  /** JSON of the losing side's value (null: a delete) */
   lost: string | null;
   lostHlc: string;
   winnerHlc: string;
+  /** who wrote the losing side (a node id; null: the hub) */
   origin: string | null;
   rule: string;
+  /** `auto` (decided by its rule), `open` (waiting for an admin), `resolved` (by an admin); default auto */
+  status?: 'auto' | 'open' | 'resolved';
+  /** the policy applied */
+  policy?: string | null;
+  /** JSON of the winning side's value */
+  kept?: string | null;
+  /** who wrote the winning side (a node id; null: the hub) */
+  winnerOrigin?: string | null;
+  /** JSON of the value before both writes, where known */
+  base?: string | null;
+  /** JSON of what the row holds afterwards */
+  result?: string | null;
+  /** JSON of the node's change as it came */
+  incoming?: string | null;
+}
+
+/** A conflict as stored, with its id and the admin's resolution if any. */
+export interface ConflictEntry extends ConflictRecord {
+  id: number;
+  at: number;
+  status: 'auto' | 'open' | 'resolved';
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+  /** JSON: what the admin decided ({take} or {set}) and the change written */
+  resolution: string | null;
 }
 
 /** An admin action kept in the hub's audit trail (`_outpost_audit`). */
@@ -125,6 +152,8 @@ export interface BookkeepingTx {
   appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void>;
   readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
+  /** one row's log entries in seq order, in (after, through] (restatements have `restate` set) */
+  readRowLog(table: string, pk: string, opts: { after?: number; through?: number; limit: number }): Promise<LogEntry[]>;
   /** whether any log entry for the row came from `origin` (the node created or changed it) */
   hasLogFrom(table: string, pk: string, origin: string): Promise<boolean>;
   /** whether the row (or, with table and pk null, any row) has log entries after `after` that did not come from `origin` */
@@ -150,6 +179,13 @@ export interface BookkeepingTx {
 
   addConflict(c: ConflictRecord, at: number): Promise<void>;
   countConflicts(): Promise<number>;
+  /** conflicts in id order after `after`, optionally only those with this status, or of one row */
+  listConflicts(opts: { after?: number; status?: ConflictEntry['status']; table?: string; pk?: string; limit: number }): Promise<ConflictEntry[]>;
+  conflictById(id: number): Promise<ConflictEntry | null>;
+  /** mark an open conflict resolved; false when it was not open (someone else resolved it) */
+  resolveConflict(id: number, by: string, resolution: string, result: string | null, at: number): Promise<boolean>;
+  /** conflicts by status */
+  conflictCounts(): Promise<Record<ConflictEntry['status'], number>>;
 
   /** record an admin action in the audit trail (hub role) */
   addAudit(e: AuditRecord, at: number): Promise<void>;

@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { AuditEntry, AuditRecord, BookkeepingTx, CaptureRow, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
+import type { AuditEntry, AuditRecord, BookkeepingTx, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -141,22 +141,22 @@ export class SqlBookkeeping implements BookkeepingTx {
     const head = await this.maxLogSeq();
     if (o.tables.length === 0) return { entries: [], scannedTo: Math.max(o.after, head), head };
     const marks = o.tables.map(() => '?').join(', ');
-    const rows = await this.#db.all<{ seq: number | bigint; tbl: string; pk: string; op: string; hlc: string; cols: string | null; col_hlc: string | null; origin: string | null }>(
+    const rows = await this.#db.all<LogRow>(
       `SELECT seq, tbl, pk, op, hlc, cols, col_hlc, origin FROM _outpost_log WHERE seq > ? AND (origin IS NULL OR origin <> ?) AND tbl IN (${marks}) ORDER BY seq LIMIT ?`,
       [o.after, o.excludeOrigin ?? '', ...o.tables, o.limit],
     );
-    const entries = rows.map((r) => {
-      const restated = r.op === RESTATED.I || r.op === RESTATED.D;
-      const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: restated ? (r.op === RESTATED.D ? 'D' : 'I') : (r.op as Change['op']), hlc: r.hlc };
-      if (restated) change.restate = true;
-      if (r.cols) change.cols = JSON.parse(r.cols);
-      if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
-      if (r.origin) change.origin = r.origin;
-      return { seq: Number(r.seq), change, origin: r.origin };
-    });
+    const entries = rows.map(toLogEntry);
     // A full page ends at its last entry; a short page has seen everything there is.
     const scannedTo = entries.length === o.limit ? entries[entries.length - 1]!.seq : Math.max(o.after, head);
     return { entries, scannedTo, head };
+  }
+
+  async readRowLog(table: string, pk: string, o: { after?: number; through?: number; limit: number }): Promise<LogEntry[]> {
+    const rows = await this.#db.all<LogRow>(
+      'SELECT seq, tbl, pk, op, hlc, cols, col_hlc, origin FROM _outpost_log WHERE tbl = ? AND pk = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+      [table, pk, o.after ?? 0, o.through ?? Number.MAX_SAFE_INTEGER, o.limit],
+    );
+    return rows.map(toLogEntry);
   }
 
   async hasLogAfter(table: string | null, pk: string | null, after: number, origin: string): Promise<boolean> {
@@ -254,9 +254,37 @@ export class SqlBookkeeping implements BookkeepingTx {
 
   async addConflict(c: ConflictRecord, at: number): Promise<void> {
     await this.#db.run(
-      'INSERT INTO _outpost_conflicts (at, tbl, pk, kind, col, lost, lost_hlc, winner_hlc, origin, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      [at, c.table, c.pk, c.kind, c.column, c.lost, c.lostHlc, c.winnerHlc, c.origin, c.rule],
+      `INSERT INTO _outpost_conflicts (${CONFLICT_INSERT}) VALUES (${CONFLICT_INSERT.split(',').map(() => '?').join(', ')})`,
+      [at, c.table, c.pk, c.kind, c.column, c.lost, c.lostHlc, c.winnerHlc, c.origin, c.rule, c.status ?? 'auto', c.policy ?? null, c.kept ?? null, c.winnerOrigin ?? null, c.base ?? null, c.result ?? null, c.incoming ?? null],
     );
+  }
+
+  async listConflicts(o: { after?: number; status?: ConflictEntry['status']; table?: string; pk?: string; limit: number }): Promise<ConflictEntry[]> {
+    const where = ['id > ?'];
+    const params: unknown[] = [o.after ?? 0];
+    if (o.status) (where.push('status = ?'), params.push(o.status));
+    if (o.table) (where.push('tbl = ?'), params.push(o.table));
+    if (o.pk) (where.push('pk = ?'), params.push(o.pk));
+    params.push(o.limit);
+    const rows = await this.#db.all<ConflictRow>(`SELECT ${CONFLICT_SELECT} FROM _outpost_conflicts WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`, params);
+    return rows.map(toConflict);
+  }
+
+  async conflictById(id: number): Promise<ConflictEntry | null> {
+    const rows = await this.#db.all<ConflictRow>(`SELECT ${CONFLICT_SELECT} FROM _outpost_conflicts WHERE id = ?`, [id]);
+    return rows[0] ? toConflict(rows[0]) : null;
+  }
+
+  async resolveConflict(id: number, by: string, resolution: string, result: string | null, at: number): Promise<boolean> {
+    const n = await this.#db.run("UPDATE _outpost_conflicts SET status = 'resolved', resolved_at = ?, resolved_by = ?, resolution = ?, result = ? WHERE id = ? AND status = 'open'", [at, by, resolution, result, id]);
+    return n === 1;
+  }
+
+  async conflictCounts(): Promise<Record<ConflictEntry['status'], number>> {
+    const rows = await this.#db.all<{ status: string; n: number | bigint | string }>('SELECT status, COUNT(*) AS n FROM _outpost_conflicts GROUP BY status');
+    const out = { auto: 0, open: 0, resolved: 0 };
+    for (const r of rows) if (r.status in out) out[r.status as keyof typeof out] = Number(r.n);
+    return out;
   }
 
   async countConflicts(): Promise<number> {
@@ -317,6 +345,33 @@ export class SqlBookkeeping implements BookkeepingTx {
     const rows = await this.#db.all<NodeRow>(`SELECT ${NODE_COLS} FROM _outpost_nodes WHERE ${where}`, [value]);
     return rows[0] ? toNode(rows[0]) : null;
   }
+}
+
+const CONFLICT_INSERT = 'at, tbl, pk, kind, col, lost, lost_hlc, winner_hlc, origin, rule, status, policy, kept, winner_origin, base, result, incoming';
+const CONFLICT_SELECT = `id, ${CONFLICT_INSERT}, resolved_at, resolved_by, resolution`;
+interface ConflictRow {
+  id: number | bigint | string; at: number | bigint | string; tbl: string; pk: string; kind: string; col: string | null; lost: string | null; lost_hlc: string; winner_hlc: string;
+  origin: string | null; rule: string; status: string; policy: string | null; kept: string | null; winner_origin: string | null; base: string | null; result: string | null;
+  incoming: string | null; resolved_at: number | bigint | string | null; resolved_by: string | null; resolution: string | null;
+}
+function toConflict(r: ConflictRow): ConflictEntry {
+  return {
+    id: Number(r.id), at: Number(r.at), table: r.tbl, pk: r.pk, kind: r.kind, column: r.col, lost: r.lost, lostHlc: r.lost_hlc, winnerHlc: r.winner_hlc,
+    origin: r.origin, rule: r.rule, status: r.status as ConflictEntry['status'], policy: r.policy, kept: r.kept, winnerOrigin: r.winner_origin, base: r.base,
+    result: r.result, incoming: r.incoming, resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at), resolvedBy: r.resolved_by, resolution: r.resolution,
+  };
+}
+
+interface LogRow { seq: number | bigint; tbl: string; pk: string; op: string; hlc: string; cols: string | null; col_hlc: string | null; origin: string | null }
+
+function toLogEntry(r: LogRow): LogEntry {
+  const restated = r.op === RESTATED.I || r.op === RESTATED.D;
+  const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: restated ? (r.op === RESTATED.D ? 'D' : 'I') : (r.op as Change['op']), hlc: r.hlc };
+  if (restated) change.restate = true;
+  if (r.cols) change.cols = JSON.parse(r.cols);
+  if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
+  if (r.origin) change.origin = r.origin;
+  return { seq: Number(r.seq), change, origin: r.origin };
 }
 
 function logValues(change: Change, origin: string | null): unknown[] {

@@ -6,6 +6,7 @@ import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
 import { status } from './status-command.ts';
 import { purge } from './purge-command.ts';
 import { verify } from './verify-command.ts';
+import { conflictsList, conflictsResolve, conflictsShow } from './conflicts-command.ts';
 import { fail } from './output.ts';
 
 const program = new Command()
@@ -24,6 +25,15 @@ const positive = (v: string): string => {
 };
 const port = (v: string): string => {
   if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('expected a port number (0-65535)');
+  return v;
+};
+
+const count = (v: string): string => {
+  if (!/^\d{1,15}$/.test(v)) throw new InvalidArgumentError('expected a non-negative integer');
+  return v;
+};
+const statusOf = (v: string): string => {
+  if (!['open', 'auto', 'resolved', 'all'].includes(v)) throw new InvalidArgumentError('expected open, auto, resolved or all');
   return v;
 };
 
@@ -123,6 +133,34 @@ program
   .option('--config <file>', 'hub config (retention); default: the OIMS example')
   .option('--json', 'machine-readable output')
   .action(act(purge));
+
+const conflicts = program.command('conflicts').description('the conflict log and its review queue on the hub');
+conflicts
+  .command('list')
+  .description('conflicts waiting for review (--status all|auto|open|resolved)')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--status <status>', 'open (waiting for review), auto (decided by their rule), resolved (by an admin) or all', statusOf, 'open')
+  .option('--table <name>', 'only this table')
+  .option('--after <id>', 'only conflicts with a higher id', count)
+  .option('--limit <n>', 'at most this many', count, '100')
+  .option('--json', 'machine-readable output')
+  .action(act(conflictsList));
+conflicts
+  .command('show <id>')
+  .description('one conflict: both sides, who wrote them, the base, the rule, the result')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--json', 'machine-readable output')
+  .action(act(conflictsShow));
+conflicts
+  .command('resolve <id>')
+  .description("settle an open conflict: keep the hub's side, take the node's, or set values; replicates to every node")
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--config <file>', 'hub config; default: the OIMS example')
+  .option('--take <side>', 'hub or node')
+  .option('--set <col=value...>', 'write these values (JSON or text), e.g. --set quantity=12 notes="recounted"')
+  .option('--by <name>', 'who resolves, for the audit trail (default: your user name)')
+  .option('--json', 'machine-readable output')
+  .action(act(conflictsResolve));
 
 program
   .command('status')

@@ -14,8 +14,8 @@ export async function status(o: { db: string; json?: boolean }): Promise<void> {
         name: n.name, id: n.id, state: n.revokedAt ? 'revoked' : n.joinedAt ? 'joined' : 'invited',
         lag: n.lag, acked: n.ackedSeq, lastSeen: n.lastSeen ? new Date(n.lastSeen).toISOString() : null,
       }));
-      const s = { role: 'hub', schemaVersion: r.schemaVersion, logSeq: r.logSeq, conflicts: r.conflicts, nodes };
-      const lines = [`hub: log at ${s.logSeq}, ${s.nodes.length} node(s), ${s.conflicts} conflict(s) recorded`];
+      const s = { role: 'hub', schemaVersion: r.schemaVersion, logSeq: r.logSeq, conflicts: r.conflicts, conflictsOpen: r.conflictsOpen, nodes };
+      const lines = [`hub: log at ${s.logSeq}, ${s.nodes.length} node(s), ${s.conflicts} conflict(s) recorded, ${s.conflictsOpen} waiting for review (outpost conflicts list)`];
       for (const n of s.nodes) lines.push(`  ${n.name.padEnd(16)} ${n.state.padEnd(8)} lag ${String(n.lag).padStart(6)}  last seen ${n.lastSeen ?? 'never'}`);
       emit(!!o.json, s, lines.join('\n'));
       return;

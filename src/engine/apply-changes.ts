@@ -1,6 +1,6 @@
 import { pkKey, type Change, type TableSchema, type WireValue } from '../protocol/index.ts';
 import { planApply } from './apply-order.ts';
-import { resolveChange, type Conflict } from './resolve.ts';
+import { resolveChange, type Conflict, type Resolution } from './resolve.ts';
 import type { ReplicaTx } from './replica-tx.ts';
 import type { RowMeta } from './row-meta.ts';
 import { WriteBatch } from './write-batch.ts';
@@ -12,7 +12,18 @@ export interface AppliedChange {
   /** what won and went into the row (null: nothing changed) */
   accepted: Change | null;
   conflicts: Conflict[];
+  /** changes the hub made itself in deciding this one (an arbiter's; logged with no origin) */
+  hubChanges?: Change[];
+  /** the origin must be told the hub's state of the row (an arbiter kept its change back) */
+  restate?: boolean;
 }
+
+/**
+ * Decides a change against a row instead of `resolveChange` (the hub's
+ * policies, `arbitrate`). Called in batch order with the row's stamps as the
+ * changes before it left them.
+ */
+export type Arbiter = (meta: RowMeta | undefined, change: Change, table: TableSchema) => Promise<Resolution & { hubChanges?: Change[]; restate?: boolean }>;
 
 /** What a batch does to one row in the end. */
 type NetAction = { kind: 'upsert' | 'update'; cols: Record<string, WireValue> } | { kind: 'delete' };
@@ -33,6 +44,8 @@ export async function applyChanges(
   changes: readonly Change[],
   /** which changes to adopt as they are (the hub's restatements), instead of resolving them */
   adopt: (c: Change) => boolean = () => false,
+  /** the hub's policies (absent: stamps decide, as on nodes) */
+  arbiter?: Arbiter,
 ): Promise<AppliedChange[]> {
   for (const c of changes) if (!catalogue.has(c.table)) throw new Error(`applyChanges: table ${c.table} is not in the catalogue`);
   // Every row's stamps in one read per table; kept current here as changes resolve.
@@ -63,13 +76,13 @@ export async function applyChanges(
       action = change.op === 'D' ? { kind: 'delete' } : { kind: 'upsert', cols: change.cols ?? {} };
       out.push({ change, accepted: change, conflicts: [] });
     } else {
-      const r = resolveChange(rowMetas.get(key), change, table.policy);
+      const r: Resolution & { hubChanges?: Change[]; restate?: boolean } = arbiter ? await arbiter(rowMetas.get(key), change, table) : resolveChange(rowMetas.get(key), change, table.policy);
       action = r.action.kind === 'none' ? null : r.action.kind === 'insert' ? { kind: 'upsert', cols: r.action.cols } : r.action;
       if (r.meta) {
         rowMetas.set(key, r.meta);
         batch.putMeta(table.name, key, r.meta);
       }
-      out.push({ change, accepted: r.accepted, conflicts: r.conflicts });
+      out.push({ change, accepted: r.accepted, conflicts: r.conflicts, ...(r.hubChanges ? { hubChanges: r.hubChanges } : {}), ...(r.restate ? { restate: true } : {}) });
     }
     if (!action) continue;
     const k = rowKey(change.table, change.pk);

@@ -5,6 +5,8 @@ export interface HubReport {
   /** the end of the change log */
   logSeq: number;
   conflicts: number;
+  /** conflicts waiting for an admin's review */
+  conflictsOpen: number;
   /** every enrolled node, with the log entries it has not pulled yet */
   nodes: (NodeRecord & { lag: number })[];
 }
@@ -13,10 +15,12 @@ export interface HubReport {
 export async function readHubReport(tx: Tx): Promise<HubReport> {
   const logSeq = await tx.maxLogSeq();
   const nodes = await tx.listNodes();
+  const counts = await tx.conflictCounts();
   return {
     schemaVersion: await tx.getState('schema_version'),
     logSeq,
-    conflicts: await tx.countConflicts(),
+    conflicts: counts.auto + counts.open + counts.resolved,
+    conflictsOpen: counts.open,
     nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })),
   };
 }

@@ -3,9 +3,12 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
-import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
+import { addedColumns, applyChanges, columnStamp, type CustomResolver, type HubConflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
+import type { Adapter, ConflictEntry, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, withPolicies, type Catalogue } from './catalogue.ts';
+import { hubArbiter, writesAfter, type PushContext } from './arbiter.ts';
+import { loadResolvers } from './resolvers.ts';
+import { conflictRecord, conflictView, resolutionChange, type ConflictDecision, type ConflictView } from './conflicts.ts';
 import type { HubConfig } from './config.ts';
 import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
@@ -24,7 +27,6 @@ export interface HubOptions {
 }
 
 const HUB_NODE_ID = 'hub';
-const INCOMING_LOST = new Set<Conflict['kind']>(['column', 'row', 'update-deleted', 'stale-delete', 'stale-insert']);
 
 /**
  * The hub's sync logic over one database, without HTTP: enrollment,
@@ -37,12 +39,15 @@ export class Hub {
   readonly clock: HlcClock;
   readonly #now: () => number;
 
-  private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number) {
+  readonly #resolvers: ReadonlyMap<string, CustomResolver>;
+
+  private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number, resolvers: ReadonlyMap<string, CustomResolver>) {
     this.db = db;
     this.config = config;
     this.#catalogue = catalogue;
     this.clock = clock;
     this.#now = now;
+    this.#resolvers = resolvers;
   }
 
   /** The validated schema catalogue; replaced when a schema refresh picks up added columns. */
@@ -56,6 +61,7 @@ export class Hub {
     // Nodes pull the log by id: ids that could commit out of order would let a pull skip a change.
     if (!db.caps.commitOrderedIds) throw new OutpostError('SCHEMA_INVALID', `${db.description} cannot host a hub: its change log ids would not be commit-ordered`);
     const found = buildCatalogue(config, await db.introspect());
+    const resolvers = await loadResolvers(config);
     await db.installBookkeeping('hub');
     // Start from the catalogue last served, so that columns added while the
     // hub was stopped are picked up like a refresh (their values logged).
@@ -72,7 +78,7 @@ export class Hub {
       await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');
     }
     const clock = await db.read((tx) => tx.getState('clock'));
-    const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now);
+    const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers);
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
       await tx.setState('key_range_size', String(config.keyRangeSize));
@@ -280,6 +286,48 @@ export class Hub {
     return rows;
   }
 
+  /** Conflicts in id order (after `after`), all or of one status. */
+  async conflicts(opts: { status?: ConflictEntry['status']; after?: number; limit?: number; table?: string; pk?: WireValue[] } = {}): Promise<ConflictView[]> {
+    const rows = await this.db.read((tx) => tx.listConflicts({ status: opts.status, after: opts.after, table: opts.table, pk: opts.pk ? pkKey(opts.pk) : undefined, limit: opts.limit ?? 100 }));
+    return rows.map(conflictView);
+  }
+
+  async conflict(id: number): Promise<ConflictView> {
+    const e = await this.db.read((tx) => tx.conflictById(id));
+    if (!e) throw new OutpostError('NOT_FOUND', `no conflict ${id}`);
+    return conflictView(e);
+  }
+
+  /**
+   * An admin settles an open conflict: keep the hub's side, take the node's,
+   * or set values. The outcome is written like any change the hub makes
+   * (a fresh stamp, logged with no origin), so it replicates to every node;
+   * the conflict is marked resolved and the decision goes to the audit trail,
+   * in the same transaction.
+   */
+  async resolveConflict(id: number, decision: ConflictDecision, actor: string): Promise<ConflictView> {
+    await this.db.write(async (tx) => {
+      const e = await tx.conflictById(id);
+      if (!e) throw new OutpostError('NOT_FOUND', `no conflict ${id}`);
+      if (e.status !== 'open') throw new OutpostError('ALREADY_RESOLVED', `conflict ${id} is ${e.status === 'auto' ? 'decided by its rule' : `resolved already (by ${e.resolvedBy})`}; it is not waiting for review`, { status: e.status });
+      const table = this.catalogue.byName.get(e.table);
+      if (!table) throw new OutpostError('UNKNOWN_TABLE', `table ${e.table} of conflict ${id} is no longer synced`);
+      await lockChangedRows(tx, this.catalogue.byName, [{ table: e.table, pk: JSON.parse(e.pk) as WireValue[] }]);
+      // A website write to the row is stamped first, so the decision is newer than it.
+      await this.#sequence(tx);
+      const change = await resolutionChange(tx, table, e, decision, this.clock.tick());
+      const [r] = await applyChanges(tx, this.catalogue.byName, [change]);
+      if (r?.accepted) await tx.appendLogs([{ change: r.accepted, origin: null }]);
+      const row = (await tx.getRows(table, [change.pk])).get(e.pk);
+      const result = row ? (e.column ? row[e.column] ?? null : row) : null;
+      const resolution = JSON.stringify({ ...decision, change });
+      if (!(await tx.resolveConflict(id, actor, resolution, JSON.stringify(result), this.#now()))) throw new OutpostError('ALREADY_RESOLVED', `conflict ${id} was resolved meanwhile`);
+      await tx.addAudit({ actor, action: 'conflict.resolve', target: `conflict:${id}`, detail: JSON.stringify({ table: e.table, pk: JSON.parse(e.pk), column: e.column, ...decision, result }) }, this.#now());
+      await tx.setState('clock', this.clock.last);
+    });
+    return this.conflict(id);
+  }
+
   /** Sequence website writes captured by the hub's triggers into the change log. */
   async sequencePending(): Promise<void> {
     const { count } = await this.db.read((tx) => tx.captureStats());
@@ -387,7 +435,7 @@ export class Hub {
   }
 
   async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
-    // Only when the log moved on since the node's cursor can a row have entries it has not applied.
+    // Only when the log moved on since the node's cursor can a row have entries it has not applied (or writes it had not seen).
     const behind = await tx.hasLogAfter(null, null, seenTo, origin);
     // An insert stamped at or below a purged delete, of a row the hub has no
     // stamps of, may re-create a row whose marker was purged here but that a
@@ -400,46 +448,31 @@ export class Hub {
       const metas = await readMetas(tx, stale);
       for (const c of stale) if (!metas.get(c.table)?.has(pkKey(c.pk))) unknown.add(`${c.table}\u0000${pkKey(c.pk)}`);
     }
-    // Which rows have such entries: read once (by seq, a range of the log's
-    // key) when there are not too many, instead of one query per accepted row.
-    const unapplied = behind ? await this.#loggedAfter(tx, origin, changes, seenTo) : null;
-    const results = await applyChanges(tx, this.catalogue.byName, changes);
-    await tx.appendLogs(results.flatMap((r) => (r.accepted ? [{ change: r.accepted, origin }] : [])));
+    const ctx: PushContext = { tx, catalogue: this.catalogue.byName, origin, seenTo, tick: () => this.clock.tick(), resolvers: this.#resolvers };
+    // What others wrote after the node's cursor: read once (a range of the
+    // log's key) when there is not too much of it, else asked per row.
+    const after = behind ? await writesAfter(ctx, changes) : { concurrent: new Map(), logged: new Set<string>() };
+    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, hubArbiter(ctx, after?.concurrent ?? null));
+    // The node's winning part under its origin; what the hub decided itself (resolver values, rows brought back) under none, so every node takes it.
+    await tx.appendLogs(results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
     const at = this.#now();
-    const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c })));
-    for (const { r, c } of conflicts) {
-      await tx.addConflict({
-        table: r.change.table, pk: pkKey(r.change.pk), kind: c.kind, column: c.column,
-        lost: c.lost === undefined ? null : JSON.stringify(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc,
-        origin: c.kind === 'delete-updated' ? null : origin, rule: c.rule,
-      }, at);
-    }
+    const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c: c as HubConflict })));
+    for (const { r, c } of conflicts) await tx.addConflict(conflictRecord(r.change, c), at);
     for (const r of results) {
       // Restate the hub's row so the node converges to it where the node's
-      // write lost, or where the row has log entries the node has not applied
-      // yet: the node applies those after its own change, the hub before it,
-      // and a delete and re-insert among them would make the orders differ.
-      const lost = r.conflicts.some((c) => INCOMING_LOST.has(c.kind));
+      // write lost or was kept back, or where the row has log entries the node
+      // has not applied yet: the node applies those after its own change, the
+      // hub before it, and a delete and re-insert among them would make the orders differ.
+      const lost = r.restate || r.conflicts.some((c) => (c as HubConflict).lostOrigin === origin);
       const revived = !!r.accepted && unknown.has(`${r.change.table}\u0000${pkKey(r.change.pk)}`);
-      const logged = async (): Promise<boolean> => (unapplied ? unapplied.has(rowKey(r.change.table, r.change.pk)) : tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin));
-      if (lost || revived || (behind && r.accepted && (await logged()))) {
+      const logged = async (): Promise<boolean> => (after ? after.logged.has(rowKey(r.change.table, r.change.pk)) : tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin));
+      if (lost || revived || (behind && (r.accepted || r.hubChanges?.length) && (await logged()))) {
         await this.#restate(tx, this.catalogue.byName.get(r.change.table)!, r.change);
         // The restatement is a log entry after the cursor too (as hasLogAfter would now find).
-        unapplied?.add(rowKey(r.change.table, r.change.pk));
+        after?.logged.add(rowKey(r.change.table, r.change.pk));
       }
     }
     return { applied: results.filter((r) => r.accepted).length, conflicts: conflicts.length };
-  }
-
-  /**
-   * The rows (rowKey) of the pushed tables with log entries after `seenTo`
-   * not from `origin`, or null when there are more than LOGGED_AFTER_MAX
-   * such entries (the caller then asks per row).
-   */
-  async #loggedAfter(tx: Tx, origin: string, changes: readonly Change[], seenTo: number): Promise<Set<string> | null> {
-    const tables = [...new Set(changes.map((c) => c.table))];
-    const { entries } = await tx.readLog({ after: seenTo, limit: LOGGED_AFTER_MAX + 1, excludeOrigin: origin, tables });
-    return entries.length > LOGGED_AFTER_MAX ? null : new Set(entries.map((e) => rowKey(e.change.table, e.change.pk)));
   }
 
   async #restate(tx: Tx, table: TableSchema, change: Change): Promise<void> {
@@ -458,8 +491,6 @@ export class Hub {
 }
 
 const SNAPSHOT_PAGE = 1000;
-/** Log entries a push reads at most to learn which of its rows the node is behind on. */
-const LOGGED_AFTER_MAX = 20_000;
 
 /**
  * Whether the row's stamps name the node: a node's accepted insert gives the
