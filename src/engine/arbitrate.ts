@@ -120,16 +120,29 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
   if (base.action.kind === 'update' || base.action.kind === 'insert') for (const [c, v] of Object.entries(base.action.cols)) won.set(c, [v, changeColumnStamp(change, c)]);
   const lostBy = new Map(base.conflicts.filter((c) => c.column !== null).map((c) => [c.column!, c]));
   const contested: string[] = [];
+  let hubRowRead: RowValues | undefined;
+  let baseRead: RowValues | null | undefined;
   for (const c of Object.keys(cols)) {
-    if (won.has(c) ? ctx.concurrent?.cols.has(c) : lostBy.has(c)) contested.push(c);
+    if (table.primaryKey.includes(c)) continue;
+    if (lostBy.has(c)) contested.push(c);
+    else if (won.has(c) && ctx.concurrent?.cols.has(c)) {
+      // Overwriting the same value loses nothing; nor does overwriting a
+      // value that is still what the node had seen (an lww row's entries
+      // carry every column, changed or not).
+      hubRowRead ??= (await ctx.hubRow()) ?? {};
+      if (sameValue(hubRowRead[c], cols[c])) continue;
+      if (baseRead === undefined) baseRead = await ctx.base();
+      if (baseRead && Object.hasOwn(baseRead, c) && sameValue(baseRead[c], hubRowRead[c])) continue;
+      contested.push(c);
+    }
   }
   if (contested.length === 0) {
     out.conflicts = base.conflicts.map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
     return out;
   }
 
-  const hubRow = (await ctx.hubRow()) ?? {};
-  const baseRow = await ctx.base();
+  const hubRow = hubRowRead ?? (await ctx.hubRow()) ?? {};
+  const baseRow = baseRead === undefined ? await ctx.base() : baseRead;
   const custom = contested.filter((c) => columnPolicy(table, c) === 'custom');
   const decision = custom.length ? await decide(ctx, {
     table: table.name, pk: change.pk, kind: 'column', columns: custom,
@@ -326,6 +339,10 @@ async function decide(ctx: ArbiterContext, conflict: CustomConflict): Promise<Cu
   } catch (e) {
     return { manual: true, reason: `the resolver failed: ${(e as Error).message}` };
   }
+}
+
+function sameValue(a: WireValue | undefined, b: WireValue | undefined): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 }
 
 function pick(row: RowValues, cols: readonly string[]): RowValues {

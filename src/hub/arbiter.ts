@@ -110,7 +110,8 @@ function fold(entries: readonly LogEntry[], through: number, onDelete?: (before:
 /** The row's values just before its last delete, if the log still holds its whole life since it was inserted. */
 export function valuesBeforeDelete(entries: readonly LogEntry[]): RowValues | null {
   let last: RowValues | null = null;
-  fold(entries, Number.MAX_SAFE_INTEGER, (before) => (last = before));
+  // A delete restated after the delete finds no row: the values before the real delete stay.
+  fold(entries, Number.MAX_SAFE_INTEGER, (before) => (last = before ?? last));
   return last;
 }
 

@@ -1,0 +1,4 @@
+import { conflictScenarios } from './conflicts.ts';
+
+// Conflict kinds × policies, SQLite cell (the other cells: conflicts.*.test.ts).
+conflictScenarios('sqlite', ['sqlite', 'sqlite']);
