@@ -54,7 +54,7 @@ export async function conflictsShow(id: string, o: Common): Promise<void> {
     conflictLine(c),
     `  lost:   ${show(c.lost.value)} by ${who(c.lost.origin)} at ${c.lost.hlc}`,
     `  kept:   ${show(c.kept.value)} by ${who(c.kept.origin)} at ${c.kept.hlc}`,
-    `  base:   ${c.base === null ? 'unknown' : show(c.base)}`,
+    `  base:   ${c.base === null ? 'unknown' : show(c.base.value)}`,
     `  result: ${show(c.result)}`,
     `  policy: ${c.policy ?? '-'}`,
     ...(c.resolved ? [`  resolved ${c.resolved.at} by ${c.resolved.by}: ${JSON.stringify(c.resolved.resolution)}`] : []),

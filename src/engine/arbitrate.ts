@@ -71,7 +71,8 @@ export interface HubConflict extends Conflict {
   status: 'auto' | 'open';
   /** the node's side as it came (to apply it if an admin takes it) */
   incoming: Change;
-  base: WireValue | RowValues | null;
+  /** the value before both writes (undefined: not known, the log no longer has it) */
+  base: WireValue | RowValues | undefined;
 }
 
 export interface HubResolution extends Resolution {
@@ -104,7 +105,7 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
   const base = resolveChange(meta, change, table.policy);
   const out: HubResolution = { ...base, conflicts: [], hubChanges: [], restate: false };
   const incoming = change;
-  const rec = (c: Omit<HubConflict, 'incoming' | 'base'> & { base?: HubConflict['base'] }): HubConflict => ({ base: null, ...c, incoming });
+  const rec = (c: Omit<HubConflict, 'incoming' | 'base'> & { base?: HubConflict['base'] }): HubConflict => ({ base: undefined, ...c, incoming });
 
   if (change.op === 'D') return deleteOfRow(meta, change, table, ctx, base, out, rec);
   if (meta && !meta.exists && change.op === 'U') return updateOfDeleted(meta, change, table, ctx, base, out, rec);
@@ -169,8 +170,8 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
       won.delete(c);
       fresh[c] = v;
     };
-    const nodeLoses = { column: c, lost: nodeV, lostHlc: nodeH, lostOrigin: ctx.origin, kept: hubV, winnerHlc: hubH, keptOrigin: hubOrigin, base: baseRow ? (baseRow[c] ?? null) : null };
-    const hubLoses = { column: c, lost: hubV, lostHlc: hubH, lostOrigin: hubOrigin, kept: nodeV, winnerHlc: nodeH, keptOrigin: ctx.origin, base: baseRow ? (baseRow[c] ?? null) : null };
+    const nodeLoses = { column: c, lost: nodeV, lostHlc: nodeH, lostOrigin: ctx.origin, kept: hubV, winnerHlc: hubH, keptOrigin: hubOrigin, base: baseRow && Object.hasOwn(baseRow, c) ? baseRow[c] : undefined };
+    const hubLoses = { column: c, lost: hubV, lostHlc: hubH, lostOrigin: hubOrigin, kept: nodeV, winnerHlc: nodeH, keptOrigin: ctx.origin, base: baseRow && Object.hasOwn(baseRow, c) ? baseRow[c] : undefined };
     const kind = table.policy === 'lww' && policy === 'lww' ? ('row' as const) : ('column' as const);
     if (policy === 'manual' || (policy === 'custom' && decision && 'manual' in decision)) {
       keepHub();

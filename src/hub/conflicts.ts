@@ -14,7 +14,7 @@ export function conflictRecord(change: Change, c: HubConflict): ConflictRecord {
   return {
     table: change.table, pk: pkKey(change.pk), kind: c.kind, column: c.column,
     lost: json(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc, origin: c.lostOrigin, rule: c.rule,
-    status: c.status, policy: c.policy, kept: json(c.kept), winnerOrigin: c.keptOrigin, base: json(c.base ?? undefined),
+    status: c.status, policy: c.policy, kept: json(c.kept), winnerOrigin: c.keptOrigin, base: json(c.base),
     result: json(c.result), incoming: JSON.stringify(c.incoming),
   };
 }
@@ -34,7 +34,8 @@ export interface ConflictView {
   lost: { value: unknown; hlc: string; origin: string | null };
   /** the side that won (or, while open, holds): its value and who wrote it */
   kept: { value: unknown; hlc: string; origin: string | null };
-  base: unknown;
+  /** the value before both writes, where the hub's log still had it (null: not known) */
+  base: { value: unknown } | null;
   result: unknown;
   incoming: Change | null;
   resolved: { at: string; by: string; resolution: unknown } | null;
@@ -48,7 +49,7 @@ export function conflictView(e: ConflictEntry): ConflictView {
     status: e.status, policy: e.policy ?? null, rule: e.rule,
     lost: { value: parse(e.lost), hlc: e.lostHlc, origin: e.origin },
     kept: { value: parse(e.kept ?? null), hlc: e.winnerHlc, origin: e.winnerOrigin ?? null },
-    base: parse(e.base ?? null), result: parse(e.result ?? null), incoming: parse(e.incoming ?? null) as Change | null,
+    base: e.base === null || e.base === undefined ? null : { value: JSON.parse(e.base) as unknown }, result: parse(e.result ?? null), incoming: parse(e.incoming ?? null) as Change | null,
     resolved: e.resolvedAt === null ? null : { at: new Date(e.resolvedAt).toISOString(), by: e.resolvedBy ?? '', resolution: parse(e.resolution) },
   };
 }
