@@ -111,7 +111,7 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
   if (meta && !meta.exists && change.op === 'U') return updateOfDeleted(meta, change, table, ctx, base, out, rec);
   if (!meta || !meta.exists) {
     // An insert of a row the hub does not have, or an update of a row it never saw.
-    out.conflicts = base.conflicts.map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
+    out.conflicts = base.conflicts.filter(notKey(table)).map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
     return out;
   }
 
@@ -138,7 +138,7 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
     }
   }
   if (contested.length === 0) {
-    out.conflicts = base.conflicts.map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
+    out.conflicts = base.conflicts.filter(notKey(table)).map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
     return out;
   }
 
@@ -200,7 +200,7 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
     }
   }
   // Conflicts of the stamps not contested here (none today; kept for safety).
-  for (const c of base.conflicts) if (c.column === null || !contested.includes(c.column)) out.conflicts.push(rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
+  for (const c of base.conflicts.filter(notKey(table))) if (c.column === null || !contested.includes(c.column)) out.conflicts.push(rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: table.policy, status: 'auto' }));
 
   // What the row gets: the node's winning columns under their stamps, and the hub's own new values under a fresh stamp.
   const hubChange = Object.keys(fresh).length ? { table: change.table, pk: change.pk, op: 'U' as const, hlc: ctx.tick(), cols: fresh } : null;
@@ -233,7 +233,7 @@ type Rec = (c: Omit<HubConflict, 'incoming' | 'base'> & { base?: HubConflict['ba
 async function deleteOfRow(meta: RowMeta | undefined, change: Change, table: TableSchema, ctx: ArbiterContext, base: Resolution, out: HubResolution, rec: Rec): Promise<HubResolution> {
   if (!meta?.exists || base.action.kind !== 'delete') {
     // Nothing to delete, or an insert newer than the delete keeps the row.
-    out.conflicts = base.conflicts.map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: 'delete-wins', status: 'auto' }));
+    out.conflicts = base.conflicts.filter(notKey(table)).map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(c.winnerHlc), result: undefined, policy: 'delete-wins', status: 'auto' }));
     return out;
   }
   // Columns changed concurrently: by others since the node's cursor, or stamped after the delete.
@@ -292,7 +292,7 @@ async function updateOfDeleted(meta: RowMeta, change: Change, table: TableSchema
   }
   const policy = custom ? 'custom' : rule;
   if (decision === 'delete') {
-    out.conflicts = base.conflicts.map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(meta.hlc), result: undefined, rule: why, policy, status: 'auto' }));
+    out.conflicts = base.conflicts.filter(notKey(table)).map((c) => rec({ ...c, lostOrigin: ctx.origin, kept: undefined, keptOrigin: stampOrigin(meta.hlc), result: undefined, rule: why, policy, status: 'auto' }));
     return out;
   }
   const row = decision === 'open' ? null : await ctx.deletedRow();
@@ -341,6 +341,9 @@ async function decide(ctx: ArbiterContext, conflict: CustomConflict): Promise<Cu
     return { manual: true, reason: `the resolver failed: ${(e as Error).message}` };
   }
 }
+
+/** A key column's "loss" loses nothing: both sides have the same key. */
+const notKey = (table: TableSchema) => (c: Conflict): boolean => c.column === null || !table.primaryKey.includes(c.column);
 
 function sameValue(a: WireValue | undefined, b: WireValue | undefined): boolean {
   return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);

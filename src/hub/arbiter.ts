@@ -53,7 +53,14 @@ function addWrite(into: Map<string, ConcurrentWrites>, key: string, e: LogEntry)
  * values, its values before a delete and as of the node's cursor (both from
  * the change log, while it has them), the table's resolver.
  */
-export function hubArbiter(ctx: PushContext, known: Map<string, ConcurrentWrites> | null): Arbiter {
+export function hubArbiter(ctx: PushContext, known: Map<string, ConcurrentWrites> | null, changes: readonly Change[]): Arbiter {
+  // The hub's rows, read for a whole table's changes at the first one that needs its row (a conflict).
+  const rows = new Map<string, Promise<Map<string, RowValues>>>();
+  const hubRow = (table: TableSchema, key: string): Promise<RowValues | undefined> => {
+    let all = rows.get(table.name);
+    if (!all) rows.set(table.name, (all = ctx.tx.getRows(table, changes.filter((c) => c.table === table.name).map((c) => c.pk))));
+    return all.then((m) => m.get(key));
+  };
   return async (meta, change, table) => {
     const key = pkKey(change.pk);
     let history: LogEntry[] | null = null;
@@ -68,7 +75,7 @@ export function hubArbiter(ctx: PushContext, known: Map<string, ConcurrentWrites
     return arbitrate(meta, change, table, {
       origin: ctx.origin,
       concurrent,
-      hubRow: async () => (await ctx.tx.getRows(table, [change.pk])).get(key),
+      hubRow: () => hubRow(table, key),
       deletedRow: async () => valuesBeforeDelete(await rowHistory()),
       base: async () => (ctx.seenTo > 0 ? valuesAt(await rowHistory(), ctx.seenTo) : null),
       tick: ctx.tick,

@@ -452,7 +452,7 @@ export class Hub {
     // What others wrote after the node's cursor: read once (a range of the
     // log's key) when there is not too much of it, else asked per row.
     const after = behind ? await writesAfter(ctx, changes) : { concurrent: new Map(), logged: new Set<string>() };
-    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, hubArbiter(ctx, after?.concurrent ?? null));
+    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, hubArbiter(ctx, after?.concurrent ?? null, changes));
     // The node's winning part under its origin; what the hub decided itself (resolver values, rows brought back) under none, so every node takes it.
     await tx.appendLogs(results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
     const at = this.#now();
