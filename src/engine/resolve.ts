@@ -14,8 +14,8 @@ export type ConflictKind = 'column' | 'row' | 'update-deleted' | 'update-missing
 export interface Conflict {
   kind: ConflictKind;
   column: string | null;
-  /** the losing value (undefined for row-level conflicts) */
-  lost: WireValue | undefined;
+  /** the losing value (undefined for row-level conflicts; a counter's delta as `{ delta }`) */
+  lost: WireValue | { delta: number } | undefined;
   lostHlc: string;
   winnerHlc: string;
   rule: string;

@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, capturedCounters, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, withPolicies, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -371,8 +371,10 @@ export class Hub {
         if (!row) continue; // deleted since; its delete follows in the capture
         // An lww table's change wins or loses as a whole row, so it carries every column.
         const whole = s.row.op === 'I' || s.table.policy === 'lww';
-        const cols = whole ? row : Object.fromEntries((s.row.cols ?? []).filter((c) => c in row).map((c) => [c, row[c]!]));
+        // Counter columns go as their captured deltas (counters.ts).
+        const { cols, deltas } = capturedCounters(s.table, s.row, whole ? row : Object.fromEntries((s.row.cols ?? []).filter((c) => c in row).map((c) => [c, row[c]!])));
         const change: Change = { table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols };
+        if (deltas) change.deltas = deltas;
         if (s.row.op === 'U' && whole) {
           const colHlc = Object.fromEntries(Object.keys(cols).map((c) => [c, columnStamp(s.meta, c)]).filter(([, stamp]) => stamp !== s.hlc));
           if (Object.keys(colHlc).length) change.colHlc = colHlc;
