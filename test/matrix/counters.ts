@@ -111,7 +111,7 @@ export function counterScenarios(hubDialect: DialectName, labDialects: [DialectN
     assert.deepEqual(conflicts.map((c) => [c.kind, c.col, JSON.parse(c.lost), c.origin]), [['update-deleted', 'quantity', { delta: -3 }, node]]);
   });
 
-  test(`${pairing}: counters: a row created on a lab and changed before its first push goes as an insert with its value; later changes as deltas`, async (t) => {
+  test(`${pairing}: counters: a row created on a lab and changed before its first push goes as an insert with its value, later changes as deltas; a website insert and decrement sequenced together count once`, async (t) => {
     const { hub, a, b } = await setup(t);
     await a.app.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'new', 5)", ID(1));
     await a.app.run('UPDATE items SET quantity = quantity - 1 WHERE id = ?', ID(1));
@@ -120,6 +120,12 @@ export function counterScenarios(hubDialect: DialectName, labDialects: [DialectN
     await a.app.run('UPDATE items SET quantity = quantity - 2 WHERE id = ?', ID(1));
     await syncAll([a, b]);
     assert.deepEqual(await quantities([hub.db, a.db, b.db]), [[0], [0], [0]]);
+    // The website inserts and takes 1 before the hub sequences either write:
+    // the insert is logged with the value it inserted, the update as -1.
+    await hub.web.run("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'website', 10)", ID(2));
+    await hub.web.run('UPDATE items SET quantity = quantity - 1 WHERE id = ?', ID(2));
+    await syncAll([a, b]);
+    assert.deepEqual(await quantities([hub.db, a.db, b.db]), [[0, 9], [0, 9], [0, 9]]);
     await assertConverged(hub, [a, b]);
   });
 }
