@@ -69,17 +69,21 @@ export class SqlBookkeeping implements BookkeepingTx {
       `SELECT id, seq, tbl, pk, op, cols, ts, hlc FROM _outpost_capture WHERE ${where.join(' AND ')} ORDER BY ${o.unstamped ? 'id' : 'seq'} LIMIT ?`,
       params,
     );
-    return rows.map((r) => ({
-      id: Number(r.id),
-      seq: r.seq === null ? null : Number(r.seq),
-      table: r.tbl,
-      // Triggers write JSON in their dialect's own spelling ("[1, \"a\"]"); keys compare in one form.
-      pk: pkKey(JSON.parse(r.pk) as WireValue[]),
-      op: r.op as CaptureRow['op'],
-      cols: r.cols === null ? null : r.cols.split(',').filter(Boolean),
-      ts: Number(r.ts),
-      hlc: r.hlc,
-    }));
+    return rows.map((r) => {
+      const row: CaptureRow = {
+        id: Number(r.id),
+        seq: r.seq === null ? null : Number(r.seq),
+        table: r.tbl,
+        // Triggers write JSON in their dialect's own spelling ("[1, \"a\"]"); keys compare in one form.
+        pk: pkKey(JSON.parse(r.pk) as WireValue[]),
+        op: r.op as CaptureRow['op'],
+        cols: null,
+        ts: Number(r.ts),
+        hlc: r.hlc,
+      };
+      if (r.cols !== null) Object.assign(row, parseCaptureCols(r.cols));
+      return row;
+    });
   }
 
   async setCaptureStamp(id: number, hlc: string, seq: number): Promise<void> {
@@ -368,14 +372,48 @@ function toLogEntry(r: LogRow): LogEntry {
   const restated = r.op === RESTATED.I || r.op === RESTATED.D;
   const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: restated ? (r.op === RESTATED.D ? 'D' : 'I') : (r.op as Change['op']), hlc: r.hlc };
   if (restated) change.restate = true;
-  if (r.cols) change.cols = JSON.parse(r.cols);
+  if (r.cols) {
+    const cols = JSON.parse(r.cols) as Record<string, WireValue> & { [DELTAS_KEY]?: Record<string, number> };
+    if (cols[DELTAS_KEY]) {
+      change.deltas = cols[DELTAS_KEY];
+      delete cols[DELTAS_KEY];
+      if (Object.keys(cols).length) change.cols = cols;
+    } else change.cols = cols;
+  }
   if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
   if (r.origin) change.origin = r.origin;
   return { seq: Number(r.seq), change, origin: r.origin };
 }
 
+/**
+ * The `cols` list a capture trigger wrote: `name,quantity=-3,` → names
+ * [name, quantity], deltas { quantity: -3 }. A token whose number is not a
+ * safe integer (an overflow) keeps its name and no delta: an absolute change.
+ */
+export function parseCaptureCols(text: string): { cols: string[]; deltas?: Record<string, number> } {
+  const cols: string[] = [];
+  let deltas: Record<string, number> | undefined;
+  for (const token of text.split(',')) {
+    if (!token) continue;
+    const eq = token.indexOf('=');
+    if (eq < 0) {
+      cols.push(token);
+      continue;
+    }
+    const name = token.slice(0, eq);
+    cols.push(name);
+    const n = Number(token.slice(eq + 1));
+    if (Number.isSafeInteger(n)) (deltas ??= {})[name] = n;
+  }
+  return deltas ? { cols, deltas } : { cols };
+}
+
+/** Log entries keep a change's deltas inside the `cols` JSON under this key (column names never start with `$`). */
+const DELTAS_KEY = '$deltas';
+
 function logValues(change: Change, origin: string | null): unknown[] {
-  return [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, change.cols ? JSON.stringify(change.cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin];
+  const cols = change.deltas ? { ...change.cols, [DELTAS_KEY]: change.deltas } : change.cols;
+  return [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, cols ? JSON.stringify(cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin];
 }
 
 const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen';

@@ -6,6 +6,7 @@ import type { RowMeta } from './row-meta.ts';
 import { WriteBatch } from './write-batch.ts';
 import { readMetas } from './read-metas.ts';
 import { rowKey } from './row-key.ts';
+import { CounterApplier, withoutDeltas, type PendingDeltas } from './counters.ts';
 
 export interface AppliedChange {
   change: Change;
@@ -44,12 +45,19 @@ export async function applyChanges(
   changes: readonly Change[],
   /** which changes to adopt as they are (the hub's restatements), instead of resolving them */
   adopt: (c: Change) => boolean = () => false,
+  /**
+   * on a node: the pending local counter deltas (`readPending`). Counter
+   * values the hub sends are then its values, with these added on top.
+   */
+  pending?: PendingDeltas,
   /** the hub's policies (absent: stamps decide, as on nodes) */
   arbiter?: Arbiter,
 ): Promise<AppliedChange[]> {
   for (const c of changes) if (!catalogue.has(c.table)) throw new Error(`applyChanges: table ${c.table} is not in the catalogue`);
   // Every row's stamps in one read per table; kept current here as changes resolve.
   const metas = await readMetas(tx, changes);
+  // Counter columns: current values of the rows deltas go to (counters.ts).
+  const counters = await CounterApplier.load(tx, catalogue, changes, pending);
   const batch = new WriteBatch(tx);
   /**
    * Each row's net action, and where it stands in the batch: a row the
@@ -76,7 +84,11 @@ export async function applyChanges(
       action = change.op === 'D' ? { kind: 'delete' } : { kind: 'upsert', cols: change.cols ?? {} };
       out.push({ change, accepted: change, conflicts: [] });
     } else {
-      const r: Resolution & { hubChanges?: Change[]; restate?: boolean } = arbiter ? await arbiter(rowMetas.get(key), change, table) : resolveChange(rowMetas.get(key), change, table.policy);
+      const before = rowMetas.get(key);
+      const input = counters ? withoutDeltas(change) : change;
+      let r: Resolution & { hubChanges?: Change[]; restate?: boolean } = arbiter ? await arbiter(before, input, table) : resolveChange(before, input, table.policy);
+      // Counter deltas add up whatever the policy: they complete what the stamps (and the hub's policies) decided.
+      if (counters) r = { ...r, ...counters.resolve(table, change, r, before) };
       action = r.action.kind === 'none' ? null : r.action.kind === 'insert' ? { kind: 'upsert', cols: r.action.cols } : r.action;
       if (r.meta) {
         rowMetas.set(key, r.meta);
@@ -84,6 +96,7 @@ export async function applyChanges(
       }
       out.push({ change, accepted: r.accepted, conflicts: r.conflicts, ...(r.hubChanges ? { hubChanges: r.hubChanges } : {}), ...(r.restate ? { restate: true } : {}) });
     }
+    counters?.track(table, change.pk, action);
     if (!action) continue;
     const k = rowKey(change.table, change.pk);
     const prev = net.get(k);

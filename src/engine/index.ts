@@ -13,3 +13,4 @@ export * from './write-batch.ts';
 export * from './read-metas.ts';
 export * from './row-digest.ts';
 export * from './arbitrate.ts';
+export * from './counters.ts';

@@ -48,8 +48,14 @@ export interface CaptureRow {
   /** JSON array of the key values */
   pk: string;
   op: 'I' | 'U' | 'D';
-  /** changed columns of an update */
+  /** changed columns of an update (names only; counter columns included) */
   cols: string[] | null;
+  /**
+   * counter columns (`c=<n>` tokens of `cols`): for an update the delta
+   * NEW.c − OLD.c of each changed counter column (absent where a NULL was
+   * involved: that change is absolute); for an insert the inserted value
+   */
+  deltas?: Record<string, number>;
   /** wall-clock milliseconds when the trigger fired */
   ts: number;
   hlc: string | null;

@@ -14,8 +14,8 @@ export type ConflictKind = 'column' | 'row' | 'update-deleted' | 'update-missing
 export interface Conflict {
   kind: ConflictKind;
   column: string | null;
-  /** the losing value (a row's values for some row-level conflicts; undefined for a delete) */
-  lost: WireValue | Record<string, WireValue> | undefined;
+  /** the losing value (a row's values for some row-level conflicts; a counter's delta as `{ delta }`; undefined for a delete) */
+  lost: WireValue | Record<string, WireValue> | { delta: number } | undefined;
   lostHlc: string;
   winnerHlc: string;
   rule: string;

@@ -1,5 +1,5 @@
 import { OutpostError, pkKey, type Change, type TableSchema, type WireValue } from '../protocol/index.ts';
-import type { HubConflict, RowValues } from '../engine/index.ts';
+import { stampOrigin, type Conflict, type HubConflict, type RowValues } from '../engine/index.ts';
 import type { ConflictEntry, ConflictRecord, Tx } from '../adapters/adapter.ts';
 import { valuesBeforeDelete } from './arbiter.ts';
 import { validatePushedChange } from './validate-change.ts';
@@ -9,8 +9,16 @@ export type ConflictDecision = { take: 'hub' } | { take: 'node' } | { set: RowVa
 
 const json = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
-/** A decided conflict as the hub stores it. */
-export function conflictRecord(change: Change, c: HubConflict): ConflictRecord {
+/**
+ * A decided conflict as the hub stores it. A conflict the stamps or the
+ * counters decided without the hub's policies (a plain `Conflict`) lost on
+ * the side of the pushing node.
+ */
+export function conflictRecord(change: Change, conflict: Conflict | HubConflict, origin: string): ConflictRecord {
+  const c: HubConflict = 'lostOrigin' in conflict ? (conflict as HubConflict) : {
+    ...conflict, lostOrigin: origin, kept: undefined, keptOrigin: stampOrigin(conflict.winnerHlc), result: undefined,
+    policy: conflict.lost && typeof conflict.lost === 'object' && 'delta' in conflict.lost ? 'counter' : 'merge', status: 'auto', incoming: change, base: undefined,
+  };
   return {
     table: change.table, pk: pkKey(change.pk), kind: c.kind, column: c.column,
     lost: json(c.lost), lostHlc: c.lostHlc, winnerHlc: c.winnerHlc, origin: c.lostOrigin, rule: c.rule,

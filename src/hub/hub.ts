@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type CustomResolver, type HubConflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
+import { addedColumns, applyChanges, capturedCounters, columnStamp, type CustomResolver, type HubConflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Adapter, ConflictEntry, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, withPolicies, type Catalogue } from './catalogue.ts';
 import { hubArbiter, writesAfter, type PushContext } from './arbiter.ts';
@@ -419,8 +419,10 @@ export class Hub {
         if (!row) continue; // deleted since; its delete follows in the capture
         // An lww table's change wins or loses as a whole row, so it carries every column.
         const whole = s.row.op === 'I' || s.table.policy === 'lww';
-        const cols = whole ? row : Object.fromEntries((s.row.cols ?? []).filter((c) => c in row).map((c) => [c, row[c]!]));
+        // Counter columns go as their captured deltas (counters.ts).
+        const { cols, deltas } = capturedCounters(s.table, s.row, whole ? row : Object.fromEntries((s.row.cols ?? []).filter((c) => c in row).map((c) => [c, row[c]!])));
         const change: Change = { table: s.table.name, pk: s.pk, op: s.row.op, hlc: s.hlc, cols };
+        if (deltas) change.deltas = deltas;
         if (s.row.op === 'U' && whole) {
           const colHlc = Object.fromEntries(Object.keys(cols).map((c) => [c, columnStamp(s.meta, c)]).filter(([, stamp]) => stamp !== s.hlc));
           if (Object.keys(colHlc).length) change.colHlc = colHlc;
@@ -452,18 +454,18 @@ export class Hub {
     // What others wrote after the node's cursor: read once (a range of the
     // log's key) when there is not too much of it, else asked per row.
     const after = behind ? await writesAfter(ctx, changes) : { concurrent: new Map(), logged: new Set<string>() };
-    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, hubArbiter(ctx, after?.concurrent ?? null, changes));
+    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, undefined, hubArbiter(ctx, after?.concurrent ?? null, changes));
     // The node's winning part under its origin; what the hub decided itself (resolver values, rows brought back) under none, so every node takes it.
     await tx.appendLogs(results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
     const at = this.#now();
-    const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c: c as HubConflict })));
-    for (const { r, c } of conflicts) await tx.addConflict(conflictRecord(r.change, c), at);
+    const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c })));
+    for (const { r, c } of conflicts) await tx.addConflict(conflictRecord(r.change, c, origin), at);
     for (const r of results) {
       // Restate the hub's row so the node converges to it where the node's
       // write lost or was kept back, or where the row has log entries the node
       // has not applied yet: the node applies those after its own change, the
       // hub before it, and a delete and re-insert among them would make the orders differ.
-      const lost = r.restate || r.conflicts.some((c) => (c as HubConflict).lostOrigin === origin);
+      const lost = r.restate || r.conflicts.some((c) => ('lostOrigin' in c ? (c as HubConflict).lostOrigin : origin) === origin);
       const revived = !!r.accepted && unknown.has(`${r.change.table}\u0000${pkKey(r.change.pk)}`);
       const logged = async (): Promise<boolean> => (after ? after.logged.has(rowKey(r.change.table, r.change.pk)) : tx.hasLogAfter(r.change.table, pkKey(r.change.pk), seenTo, origin));
       if (lost || revived || (behind && (r.accepted || r.hubChanges?.length) && (await logged()))) {

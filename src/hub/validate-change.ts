@@ -1,4 +1,4 @@
-import { OutpostError, type Change, type ColumnSchema, type TableSchema, type WireValue } from '../protocol/index.ts';
+import { OutpostError, columnPolicy, type Change, type ColumnSchema, type TableSchema, type WireValue } from '../protocol/index.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DECIMAL = /^-?\d{1,40}(\.\d{1,40})?$/;
@@ -28,7 +28,19 @@ export function validatePushedChange(change: Change, catalogue: ReadonlyMap<stri
   });
   if (change.op === 'D') {
     if (change.cols && Object.keys(change.cols).length) throw new OutpostError('VALIDATION_FAILED', 'a delete carries no column values', where);
+    if (change.deltas && Object.keys(change.deltas).length) throw new OutpostError('VALIDATION_FAILED', 'a delete carries no deltas', where);
     return table;
+  }
+  const deltas = change.deltas ?? {};
+  for (const name of Object.keys(deltas)) {
+    if (!cols.has(name) || !Object.hasOwn(deltas, name)) throw new OutpostError('UNKNOWN_COLUMN', `table ${table.name} has no column ${JSON.stringify(name)}`, { ...where, column: name });
+    if (columnPolicy(table, name) !== 'counter') {
+      throw new OutpostError('VALIDATION_FAILED', `deltas name ${table.name}.${name}, which is not a counter column (only counter columns change by deltas)`, { ...where, column: name });
+    }
+    if (change.op !== 'U') throw new OutpostError('VALIDATION_FAILED', 'only an update carries deltas (an insert carries the values)', { ...where, column: name });
+    if (change.cols && Object.hasOwn(change.cols, name)) {
+      throw new OutpostError('VALIDATION_FAILED', `counter column ${table.name}.${name} is both in cols and in deltas; send one`, { ...where, column: name });
+    }
   }
   const values = change.cols ?? {};
   for (const [name, v] of Object.entries(values)) {
@@ -43,7 +55,7 @@ export function validatePushedChange(change: Change, catalogue: ReadonlyMap<stri
     }
   }
   for (const name of Object.keys(change.colHlc ?? {})) {
-    if (!Object.hasOwn(values, name)) throw new OutpostError('VALIDATION_FAILED', `colHlc names ${JSON.stringify(name)}, which the change does not carry`, where);
+    if (!Object.hasOwn(values, name) && !Object.hasOwn(deltas, name)) throw new OutpostError('VALIDATION_FAILED', `colHlc names ${JSON.stringify(name)}, which the change does not carry`, where);
   }
   if (change.op === 'I') {
     for (const c of table.columns) {
@@ -51,8 +63,8 @@ export function validatePushedChange(change: Change, catalogue: ReadonlyMap<stri
         throw new OutpostError('BAD_VALUE', `an insert into ${table.name} must carry ${c.name} (NOT NULL)`, { ...where, column: c.name });
       }
     }
-  } else if (Object.keys(values).length === 0) {
-    throw new OutpostError('VALIDATION_FAILED', 'an update carries at least one column', where);
+  } else if (Object.keys(values).length === 0 && Object.keys(deltas).length === 0) {
+    throw new OutpostError('VALIDATION_FAILED', 'an update carries at least one column or delta', where);
   }
   return table;
 }

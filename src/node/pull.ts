@@ -1,4 +1,4 @@
-import { applyChanges, lockChangedRows, pendingRows, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { applyChanges, lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -38,7 +38,7 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       await lockChangedRows(tx, ctx.catalogue, page.changes);
       // Local edits made before this page was seen are stamped before its stamps are received.
       await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-      const pending = page.changes.length ? await pendingRows(tx) : new Set<string>();
+      const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
       if (holds < MAX_HOLDS && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
         await writeNodeState(tx, { clock: ctx.clock.last });
         return false;
@@ -49,7 +49,8 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       // The hub's restatements are adopted as they are, except over local
       // changes not pushed yet; what follows one resolves onto it. The page
       // is one batch: each row's net effect, written in foreign-key order.
-      await applyChanges(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)));
+      // Counter values the hub sends get this node's pending deltas on top (counters.ts).
+      await applyChanges(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), deltas);
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });

@@ -1,4 +1,4 @@
-import { HLC_ZERO, pkKey, type Change, type WireValue } from '../protocol/index.ts';
+import { HLC_ZERO, counterColumns, pkKey, type Change, type WireValue } from '../protocol/index.ts';
 import { coalesceRow, lockChangedRows, readMetas, rowKey, type CapturedOp, type CaptureRow, type RowValues, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
@@ -43,7 +43,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const k = rowKey(r.table, r.pk);
       let e = byRow.get(k);
       if (!e) byRow.set(k, (e = { table: r.table, pk: r.pk, ops: [] }));
-      e.ops.push({ op: r.op, cols: r.cols });
+      e.ops.push(r.deltas ? { op: r.op, cols: r.cols, deltas: r.deltas } : { op: r.op, cols: r.cols });
     }
     const rows = [...byRow.values()].filter((e) => ctx.catalogue.has(e.table)); // others: tables the hub no longer syncs
     const metas = await readMetas(tx, rows);
@@ -57,7 +57,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       const meta = metas.get(table.name)!.get(key);
       if (!meta) throw new Error(`internal: captured row ${e.table} ${key} has no stamps; refusing to push without them`);
       const row = current.get(table.name)!.get(key);
-      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, row, table.policy === 'lww');
+      const c = coalesceRow(table.name, table.columns.map((col) => col.name), e.pk, e.ops, meta, row, table.policy === 'lww', counterColumns(table));
       if (c) changes.push(c);
       else if ((!row || !meta.exists) && e.ops[0]!.op === 'I') {
         // Created and removed here before the hub ever had it: its local

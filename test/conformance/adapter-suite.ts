@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HlcClock, pkKey, type Change, type TableSchema, type WireValue } from '../../src/protocol/index.ts';
-import { BucketSums, applyChanges, keyBucket, rowDigest, stampCaptured, tableSums } from '../../src/engine/index.ts';
+import { BucketSums, applyChanges, keyBucket, rowDigest, rowKey, stampCaptured, tableSums } from '../../src/engine/index.ts';
 import type { Adapter } from '../../src/adapters/adapter.ts';
 
 /** What the suite needs of a dialect: a fresh database with two tables, an adapter on it, and the app's own connection. */
@@ -330,5 +330,107 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
       throw new Error('abort');
     }), /abort/);
     assert.equal((await fx.adapter.read((tx) => tx.listRepairs({ limit: 10 }))).length, 3);
+  });
+
+  /** `kinds` with its INTEGER column `i` a counter (big, a BIGINT, too), its capture triggers installed for that. */
+  const counterSetup = async (t: TestContext): Promise<{ fx: ConformanceFixture; tables: Map<string, TableSchema>; kinds: TableSchema }> => {
+    const { fx, tables } = await setup(t);
+    const kinds: TableSchema = { ...tables.get('kinds')!, columnPolicies: { i: 'counter', big: 'counter' } };
+    tables.set('kinds', kinds);
+    await fx.adapter.installTriggers(kinds, 'capture');
+    return { fx, tables, kinds };
+  };
+  const captured = (a: Adapter): Promise<[string, string, string[] | null, Record<string, number> | undefined][]> =>
+    a.read((tx) => tx.readCapture({ unstamped: true, limit: 1000 })).then((rows) => rows.map((r) => [r.pk, r.op, r.cols, r.deltas]));
+
+  test(`${dialect}: counter capture: a change of a counter column is its delta NEW − OLD; a rename alone has none; a stocktake is the difference; a NULL has no delta; the agent's writes are not captured`, async (t) => {
+    const { fx, kinds } = await counterSetup(t);
+    await fx.appExec("INSERT INTO kinds (id, i, big, t) VALUES (10, 7, 9007199254740993, 'x')");
+    await fx.appExec("UPDATE kinds SET t = 'renamed' WHERE id = 10");
+    await fx.appExec("UPDATE kinds SET i = i - 2, t = 'again' WHERE id = 10");
+    await fx.appExec('UPDATE kinds SET i = 40 WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET i = i + 0, big = big + 1 WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET i = NULL WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET i = 5 WHERE id = 10');
+    await fx.appExec('UPDATE kinds SET id = 11 WHERE id = 10');
+    assert.deepEqual(await captured(fx.adapter), [
+      // An insert records the inserted values (beyond 2^53: no number, the hub reads the row).
+      ['[10]', 'I', ['i', 'big'], { i: 7 }],
+      ['[10]', 'U', ['t'], undefined],
+      ['[10]', 'U', ['i', 't'], { i: -2 }],
+      ['[10]', 'U', ['i'], { i: 35 }],
+      ['[10]', 'U', ['big'], { big: 1 }],
+      ['[10]', 'U', ['i'], undefined],
+      ['[10]', 'U', ['i'], undefined],
+      ['[10]', 'D', null, undefined],
+      ['[11]', 'I', ['i', 'big'], { i: 5 }],
+    ]);
+    // Echo suppression holds for counter columns too.
+    await fx.adapter.write(async (tx) => {
+      await tx.updateRow(kinds, [11], { i: 99 });
+      await tx.upsertRow(kinds, { ...ROUND_TRIP[2]!, id: 12, i: 1 });
+    });
+    assert.equal((await captured(fx.adapter)).length, 9);
+  });
+
+  test(`${dialect}: counter apply: deltas add to the stored value in any stamp order, a batch's deltas compose, a delta on a missing or deleted row is a conflict, and on a node the hub's value gets the pending deltas on top`, async (t) => {
+    const { fx, tables, kinds } = await counterSetup(t);
+    const clock = new HlcClock('hub');
+    const h = Array.from({ length: 8 }, () => clock.tick());
+    await fx.adapter.write((tx) => applyChanges(tx, tables, [
+      { table: 'kinds', pk: [20], op: 'I', hlc: h[0]!, cols: { ...ROUND_TRIP[2]!, id: 20, i: 10 } },
+      { table: 'kinds', pk: [21], op: 'I', hlc: h[0]!, cols: { ...ROUND_TRIP[2]!, id: 21, i: 10 } },
+    ]));
+    const i20 = async (): Promise<WireValue> => (await fx.adapter.read((tx) => tx.getRows(kinds, [[20]]))).get('[20]')!.i!;
+    // Newer, then older stamps: both add; the column's stamp is the newest.
+    const r = await fx.adapter.write((tx) => applyChanges(tx, tables, [
+      { table: 'kinds', pk: [20], op: 'U', hlc: h[3]!, deltas: { i: -3 } },
+      { table: 'kinds', pk: [20], op: 'U', hlc: h[2]!, cols: { t: 'old name' }, deltas: { i: -4 } },
+      { table: 'kinds', pk: [22], op: 'U', hlc: h[3]!, deltas: { i: -1 } },
+    ]));
+    assert.equal(await i20(), 3);
+    assert.deepEqual(r.map((x) => x.accepted && { cols: x.accepted.cols, deltas: x.accepted.deltas, hlc: x.accepted.hlc }), [
+      { cols: undefined, deltas: { i: -3 }, hlc: h[3] },
+      { cols: { t: 'old name' }, deltas: { i: -4 }, hlc: h[2] },
+      null,
+    ]);
+    assert.deepEqual(r[2]!.conflicts.map((c) => [c.kind, c.column, c.lost]), [['update-missing', 'i', { delta: -1 }]]);
+    const meta = (await fx.adapter.read((tx) => tx.getMeta('kinds', ['[20]']))).get('[20]')!;
+    assert.equal(meta.colHlc.i, h[3]);
+    // A batch: an absolute value, then deltas on it; a delete, then a delta on the deleted row.
+    const r2 = await fx.adapter.write((tx) => applyChanges(tx, tables, [
+      { table: 'kinds', pk: [20], op: 'I', hlc: h[4]!, cols: { ...ROUND_TRIP[2]!, id: 20, i: 100 } },
+      { table: 'kinds', pk: [20], op: 'U', hlc: h[5]!, deltas: { i: 5 } },
+      { table: 'kinds', pk: [20], op: 'U', hlc: h[5]!, deltas: { i: -1 } },
+      { table: 'kinds', pk: [21], op: 'D', hlc: h[5]! },
+      { table: 'kinds', pk: [21], op: 'U', hlc: h[6]!, deltas: { i: -2 } },
+    ]));
+    assert.equal(await i20(), 104);
+    assert.deepEqual(r2.flatMap((x) => x.conflicts.map((c) => [c.kind, c.lost])), [['update-deleted', { delta: -2 }]]);
+    // On a node: the hub's value, whatever the stamps, plus the node's pending deltas.
+    const pending = new Map([[rowKey('kinds', [20]), { i: -7 }]]);
+    await fx.adapter.write((tx) => applyChanges(tx, tables, [{ table: 'kinds', pk: [20], op: 'I', hlc: h[1]!, cols: { ...ROUND_TRIP[2]!, id: 20, i: 50 }, restate: true }], () => false, pending));
+    assert.equal(await i20(), 43);
+    // Where the pending change is absolute (null), stamps decide: the older value loses.
+    await fx.adapter.write((tx) => applyChanges(tx, tables, [{ table: 'kinds', pk: [20], op: 'I', hlc: h[1]!, cols: { ...ROUND_TRIP[2]!, id: 20, i: 1 } }], () => false, new Map([[rowKey('kinds', [20]), null]])));
+    assert.equal(await i20(), 43);
+    assert.deepEqual(await captured(fx.adapter), [], 'applied deltas are not captured');
+  });
+
+  test(`${dialect}: the change log keeps a change's deltas (inside cols, as $deltas) and gives them back apart`, async (t) => {
+    const { fx } = await counterSetup(t);
+    await fx.adapter.installBookkeeping('hub');
+    const hlc = '000000000000001-00000000-n';
+    await fx.adapter.write((tx) => tx.appendLogs([
+      { change: { table: 'kinds', pk: [1], op: 'U', hlc, deltas: { i: -3 } }, origin: 'n-1' },
+      { change: { table: 'kinds', pk: [1], op: 'U', hlc, cols: { t: 'x' }, deltas: { i: 2, big: -1 }, colHlc: { t: '000000000000000-00000000-n' } }, origin: null },
+      { change: { table: 'kinds', pk: [1], op: 'U', hlc, cols: { t: 'y' } }, origin: null },
+    ]));
+    const { entries } = await fx.adapter.read((tx) => tx.readLog({ after: 0, limit: 10, excludeOrigin: null, tables: ['kinds'] }));
+    assert.deepEqual(entries.map((e) => [e.change.cols, e.change.deltas, e.change.colHlc]), [
+      [undefined, { i: -3 }, undefined],
+      [{ t: 'x' }, { i: 2, big: -1 }, { t: '000000000000000-00000000-n' }],
+      [{ t: 'y' }, undefined, undefined],
+    ]);
   });
 }

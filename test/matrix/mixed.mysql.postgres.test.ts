@@ -1,5 +1,8 @@
 import { matrixScenarios } from './scenarios.ts';
+import { counterScenarios } from './counters.ts';
 
 // Cells of the 3 × 3 matrix between the two servers.
 matrixScenarios('mysql', ['postgres', 'postgres']);
+counterScenarios('mysql', ['postgres', 'postgres']);
 matrixScenarios('postgres', ['mysql', 'mysql']);
+counterScenarios('postgres', ['mysql', 'mysql']);

@@ -1,4 +1,4 @@
-import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
+import { counterColumns, type ColumnSchema, type TableSchema } from '../../protocol/index.ts';
 import { quoteMysql as q, mysqlString as s } from './mysql-quote.ts';
 
 /**
@@ -69,14 +69,28 @@ export function captureTriggersSql(t: TableSchema, createOrReplace: boolean): st
   const ins = (row: 'NEW' | 'OLD', op: string, cols: string): string =>
     `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts) VALUES (${name}, ${keyJsonSql(t, `${row}.`)}, '${op}', ${cols}, ${NOW_MS});`;
   const keyChanged = t.primaryKey.map((c) => differs(t.columns.find((x) => x.name === c), c)).join(' OR ');
+  const counters = counterColumns(t);
+  // A counter column is written `c=<NEW.c - OLD.c>` (HARD-PARTS §5), computed
+  // as DECIMAL so that no integer type overflows; with a NULL on either side
+  // there is no delta, and it is written as a plain name.
   const changed = t.columns
     .filter((c) => !t.primaryKey.includes(c.name))
-    .map((c) => `IF(${differs(c, c.name)}, ${s(c.name + ',')}, '')`);
+    .map((c) => {
+      const [n, o] = [`NEW.${q(c.name)}`, `OLD.${q(c.name)}`];
+      const token = counters.includes(c.name)
+        ? `CONCAT(${s(c.name)}, IF(${n} IS NOT NULL AND ${o} IS NOT NULL, CONCAT('=', CAST(${n} AS DECIMAL(65,0)) - CAST(${o} AS DECIMAL(65,0))), ''), ',')`
+        : s(c.name + ',');
+      return `IF(${differs(c, c.name)}, ${token}, '')`;
+    });
   const changedList = changed.length ? `CONCAT(${changed.join(', ')})` : `''`;
+  // An insert records each counter's inserted value as `c=<value>` (see sqlite-capture.ts).
+  const inserted = counters.length
+    ? `NULLIF(CONCAT(${counters.map((c) => `IF(NEW.${q(c)} IS NULL, '', CONCAT(${s(c + '=')}, CAST(NEW.${q(c)} AS DECIMAL(65,0)), ','))`).join(', ')}), '')`
+    : 'NULL';
   return [
     `${create} ${q(`_outpost_${t.name}_ai`)} AFTER INSERT ON ${q(t.name)} FOR EACH ROW
 BEGIN
-  IF ${NOT_APPLYING} THEN ${ins('NEW', 'I', 'NULL')} END IF;
+  IF ${NOT_APPLYING} THEN ${ins('NEW', 'I', inserted)} END IF;
 END`,
     `${create} ${q(`_outpost_${t.name}_au`)} AFTER UPDATE ON ${q(t.name)} FOR EACH ROW
 BEGIN
@@ -84,7 +98,7 @@ BEGIN
   IF ${NOT_APPLYING} THEN
     IF ${keyChanged} THEN
       ${ins('OLD', 'D', 'NULL')}
-      ${ins('NEW', 'I', 'NULL')}
+      ${ins('NEW', 'I', inserted)}
     ELSE
       SET _outpost_cols = ${changedList};
       IF _outpost_cols <> '' THEN ${ins('NEW', 'U', '_outpost_cols')} END IF;

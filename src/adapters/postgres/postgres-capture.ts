@@ -1,4 +1,4 @@
-import type { TableSchema } from '../../protocol/index.ts';
+import { counterColumns, type TableSchema } from '../../protocol/index.ts';
 import { outpostName, pgString as s, quotePg as q } from './postgres-quote.ts';
 
 /** Milliseconds since the epoch when the trigger fires (not when the transaction began). */
@@ -84,9 +84,23 @@ export function captureTriggersSql(t: TableSchema, live: LiveTypes, schema: stri
   const ins = (row: 'NEW' | 'OLD', op: string, cols: string): string =>
     `INSERT INTO ${cap} (tbl, pk, op, cols, ts) VALUES (${s(t.name)}, ${keyJsonSql(t, live, `${row}.`)}, '${op}', ${cols}, ${NOW_MS});`;
   const keyChanged = t.primaryKey.map((c) => `NEW.${q(c)} IS DISTINCT FROM OLD.${q(c)}`).join(' OR ');
+  const counters = counterColumns(t).filter((c) => live.has(c));
+  // A counter column is written `c=<NEW.c - OLD.c>` (HARD-PARTS §5), computed
+  // as numeric so that no integer type overflows; with a NULL on either side
+  // there is no delta, and it is written as a plain name.
   const changed = t.columns
     .filter((c) => !t.primaryKey.includes(c.name) && live.has(c.name))
-    .map((c) => `CASE WHEN ${differs(c.name, live.get(c.name))} THEN ${s(c.name + ',')} END`);
+    .map((c) => {
+      const [n, o] = [`NEW.${q(c.name)}`, `OLD.${q(c.name)}`];
+      const token = counters.includes(c.name)
+        ? `concat(${s(c.name)}, CASE WHEN ${n} IS NOT NULL AND ${o} IS NOT NULL THEN '=' || (${n}::numeric - ${o}::numeric)::text END, ',')`
+        : s(c.name + ',');
+      return `CASE WHEN ${differs(c.name, live.get(c.name))} THEN ${token} END`;
+    });
+  // An insert records each counter's inserted value as `c=<value>` (see sqlite-capture.ts).
+  const inserted = counters.length
+    ? `NULLIF(concat(${counters.map((c) => `CASE WHEN NEW.${q(c)} IS NOT NULL THEN ${s(c + '=')} || NEW.${q(c)}::numeric::text || ',' END`).join(', ')}), '')`
+    : 'NULL';
   const update = changed.length
     ? `c := concat(${changed.join(',\n        ')});
       IF c <> '' THEN ${ins('NEW', 'U', 'c')} END IF;`
@@ -95,12 +109,12 @@ export function captureTriggersSql(t: TableSchema, live: LiveTypes, schema: stri
 DECLARE c text;
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    ${ins('NEW', 'I', 'NULL')}
+    ${ins('NEW', 'I', inserted)}
   ELSIF TG_OP = 'DELETE' THEN
     ${ins('OLD', 'D', 'NULL')}
   ELSIF ${keyChanged} THEN
     ${ins('OLD', 'D', 'NULL')}
-    ${ins('NEW', 'I', 'NULL')}
+    ${ins('NEW', 'I', inserted)}
   ELSE
     ${update}
   END IF;

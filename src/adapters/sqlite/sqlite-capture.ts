@@ -1,4 +1,4 @@
-import type { TableSchema } from '../../protocol/index.ts';
+import { counterColumns, type TableSchema } from '../../protocol/index.ts';
 import { quoteSqlite as q, sqliteString as s } from './sqlite-quote.ts';
 
 /** Milliseconds since the epoch, as SQLite versions from 3.8 on compute it. */
@@ -33,23 +33,45 @@ export function captureTriggersSql(t: TableSchema): string[] {
   const name = s(t.name);
   const pk = (row: 'NEW' | 'OLD'): string => keyJsonSql(t, `${row}.`);
   const keyChanged = t.primaryKey.map((c) => `OLD.${q(c)} IS NOT NEW.${q(c)}`).join(' OR ');
+  const counters = counterColumns(t);
+  // A counter column is written `c=<NEW.c - OLD.c>` (HARD-PARTS §5); with a
+  // NULL on either side there is no delta, and it is written as a plain name.
   const changed = t.columns
     .filter((c) => !t.primaryKey.includes(c.name))
-    .map((c) => `(CASE WHEN NEW.${q(c.name)} IS NOT OLD.${q(c.name)} THEN ${s(c.name + ',')} ELSE '' END)`);
+    .map((c) => {
+      const [n, o] = [`NEW.${q(c.name)}`, `OLD.${q(c.name)}`];
+      const token = counters.includes(c.name)
+        ? `${s(c.name)} || CASE WHEN typeof(${n}) = 'integer' AND typeof(${o}) = 'integer' THEN '=' || (${n} - ${o}) ELSE '' END || ','`
+        : s(c.name + ',');
+      return `(CASE WHEN ${n} IS NOT ${o} THEN ${token} ELSE '' END)`;
+    });
   const changedList = changed.length ? changed.join(' || ') : `''`;
   const ins = `INSERT INTO _outpost_capture (tbl, pk, op, cols, ts)`;
+  const inserted = insertedCountersSql(counters);
   return [
     `CREATE TRIGGER ${q(`_outpost_${t.name}_ai`)} AFTER INSERT ON ${q(t.name)} WHEN ${NOT_APPLYING}
-BEGIN ${ins} VALUES (${name}, ${pk('NEW')}, 'I', NULL, ${NOW_MS}); END`,
+BEGIN ${ins} VALUES (${name}, ${pk('NEW')}, 'I', ${inserted}, ${NOW_MS}); END`,
     `CREATE TRIGGER ${q(`_outpost_${t.name}_au`)} AFTER UPDATE ON ${q(t.name)} WHEN ${NOT_APPLYING}
 BEGIN
   ${ins} SELECT ${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS} WHERE ${keyChanged};
-  ${ins} SELECT ${name}, ${pk('NEW')}, 'I', NULL, ${NOW_MS} WHERE ${keyChanged};
+  ${ins} SELECT ${name}, ${pk('NEW')}, 'I', ${inserted}, ${NOW_MS} WHERE ${keyChanged};
   ${ins} SELECT ${name}, ${pk('NEW')}, 'U', c, ${NOW_MS} FROM (SELECT ${changedList} AS c) WHERE NOT (${keyChanged}) AND c <> '';
 END`,
     `CREATE TRIGGER ${q(`_outpost_${t.name}_ad`)} AFTER DELETE ON ${q(t.name)} WHEN ${NOT_APPLYING}
 BEGIN ${ins} VALUES (${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS}); END`,
   ];
+}
+
+/**
+ * An insert records the inserted value of each counter column as `c=<value>`
+ * (NULL when the table has none): the hub logs a website insert with these
+ * values, not with the row's values when it sequences it, which may already
+ * hold later deltas that are logged on their own.
+ */
+function insertedCountersSql(counters: readonly string[]): string {
+  if (counters.length === 0) return 'NULL';
+  const parts = counters.map((c) => `CASE WHEN typeof(NEW.${q(c)}) = 'integer' THEN ${s(c + '=')} || NEW.${q(c)} || ',' ELSE '' END`);
+  return `NULLIF(${parts.join(' || ')}, '')`;
 }
 
 /** Triggers that refuse app writes to a table the hub owns (direction `down`). */
