@@ -88,7 +88,16 @@ export async function applyChanges(
       const input = counters ? withoutDeltas(change) : change;
       let r: Resolution & { hubChanges?: Change[]; restate?: boolean } = arbiter ? await arbiter(before, input, table) : resolveChange(before, input, table.policy);
       // Counter deltas add up whatever the policy: they complete what the stamps (and the hub's policies) decided.
-      if (counters) r = { ...r, ...counters.resolve(table, change, r, before) };
+      if (counters) {
+        r = { ...r, ...counters.resolve(table, change, r, before) };
+        // A row the hub brought back carries its counters' final values, deltas included: every node takes it whole.
+        const revived = r.hubChanges?.find((h) => h.op === 'I');
+        const action = r.action;
+        if (revived && (action.kind === 'insert' || action.kind === 'update')) {
+          r.hubChanges = r.hubChanges!.map((h) => (h === revived ? { ...h, cols: { ...h.cols, ...action.cols } } : h));
+          r.accepted = null;
+        }
+      }
       action = r.action.kind === 'none' ? null : r.action.kind === 'insert' ? { kind: 'upsert', cols: r.action.cols } : r.action;
       if (r.meta) {
         rowMetas.set(key, r.meta);

@@ -165,9 +165,11 @@ export class CounterApplier {
       }
     }
     const values = this.#values.get(key) ?? {};
+    // A row the hub brings back (update-wins) has its last values in the action: deltas add to those.
+    const revived = !before?.exists && r.action.kind === 'insert' ? r.action.cols : {};
     const applied: Record<string, number> = {};
     for (const [c, d] of Object.entries(change.deltas ?? {})) {
-      set[c] = addToCounter(c in set ? set[c] : values[c], d);
+      set[c] = addToCounter(c in set ? set[c] : (values[c] ?? revived[c]), d);
       applied[c] = d;
       stamp(c, changeColumnStamp(change, c));
     }

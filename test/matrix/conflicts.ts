@@ -83,8 +83,8 @@ export function conflictScenarios(hubDialect: DialectName, labDialects: [Dialect
     assert.deepEqual((await of(hub, 6)).map((c) => [c.kind, c.column, c.lost.value, c.lost.origin, c.policy]), [['delete-updated', 'quantity', 66, await idOf(hub, 'lab-b'), 'delete-wins']]);
   });
 
-  test(`${pairing}: lww: the newer row wins whole; update-wins: an update brings a deleted row back, and a delete of an updated row is refused`, async (t) => {
-    const { hub, a, b } = await setup(t, { direction: 'both', policy: 'lww', onDelete: 'update-wins' }, 3);
+  test(`${pairing}: lww: the newer row wins whole; update-wins: an update brings a deleted row back (a counter's delta on its last value), and a delete of an updated row is refused`, async (t) => {
+    const { hub, a, b } = await setup(t, { direction: 'both', policy: 'lww', onDelete: 'update-wins', columns: { quantity: 'counter' } }, 3);
     await set(a, 1, 'name = ?', 'A1');
     await tick();
     await set(b, 1, 'status = ?', 'lost');
