@@ -5,6 +5,7 @@ import { tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows, joinMatrixLab, startMatrixHub, type DialectName, type MatrixHub, type MatrixLab } from '../helpers/replicas.ts';
 import { OutpostError } from '../../src/protocol/index.ts';
 import type { AgentOptions } from '../../src/node/agent.ts';
+import { ID, assertConverged as assertSame, syncAll } from './items.ts';
 
 /**
  * Counter columns end to end over real HTTP, for one pairing of hub dialect
@@ -138,17 +139,8 @@ const COUNTER_TABLES = {
   stock_movements: { direction: 'up', policy: 'merge' },
 } as const;
 
-const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
 async function quantities(dbs: MatrixHub['db'][]): Promise<number[][]> {
   return Promise.all(dbs.map(async (db) => (await canonicalRows(db, 'items')).map((r) => Number(r.quantity))));
 }
 
-async function syncAll(labs: MatrixLab[], rounds = 2): Promise<void> {
-  for (let r = 0; r < rounds; r++) for (const l of labs) await l.agent.sync();
-}
-
-async function assertConverged(hub: MatrixHub, labs: MatrixLab[]): Promise<void> {
-  const want = await canonicalRows(hub.db, 'items');
-  for (const l of labs) assert.deepEqual(await canonicalRows(l.db, 'items'), want, `${l.name} (${l.db.dialect}) differs from the hub (${hub.db.dialect})`);
-}
+const assertConverged = (hub: MatrixHub, labs: MatrixLab[]): Promise<void> => assertSame(hub, labs, ['items']);

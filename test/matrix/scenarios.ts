@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows, joinMatrixLab, startMatrixHub, type DialectName, type MatrixHub, type MatrixLab } from '../helpers/replicas.ts';
 import { OutpostError } from '../../src/protocol/index.ts';
-import type { RowValues } from '../../src/engine/index.ts';
 import { buildServer } from '../../src/hub/server.ts';
 import type { FastifyInstance } from 'fastify';
 import type { HubConfig } from '../../src/hub/config.ts';
+import { ID, assertConverged, insertItem, syncAll } from './items.ts';
 
 /**
  * The core end-to-end scenarios over real HTTP, for one pairing of hub
@@ -203,23 +203,4 @@ export function matrixScenarios(hubDialect: DialectName, labDialects: [DialectNa
     assert.deepEqual(await kinds(a), hubKinds);
     assert.deepEqual(await kinds(b), hubKinds);
   });
-}
-
-const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
-async function insertItem(lab: MatrixLab, n: number, labId: string, extra: Record<string, unknown> = {}): Promise<void> {
-  const row: Record<string, unknown> = { id: ID(n), lab_id: labId, name: `item ${n}`, quantity: n, unit_price: `${n}.25`, ...extra };
-  const cols = Object.keys(row);
-  await lab.app.run(`INSERT INTO items (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`, ...cols.map((c) => row[c]));
-}
-
-async function syncAll(labs: MatrixLab[], rounds = 2): Promise<void> {
-  for (let r = 0; r < rounds; r++) for (const l of labs) await l.agent.sync();
-}
-
-async function assertConverged(hub: MatrixHub, labs: MatrixLab[], tables = ['items', 'labs', 'categories']): Promise<void> {
-  for (const table of tables) {
-    const want: RowValues[] = await canonicalRows(hub.db, table);
-    for (const l of labs) assert.deepEqual(await canonicalRows(l.db, table), want, `${l.name} (${l.db.dialect}) differs from the hub (${hub.db.dialect}) in ${table}`);
-  }
 }
