@@ -12,3 +12,4 @@ export * from './self-parents.ts';
 export * from './write-batch.ts';
 export * from './read-metas.ts';
 export * from './row-digest.ts';
+export * from './apply-isolated.ts';

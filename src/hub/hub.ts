@@ -3,7 +3,7 @@ import {
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
-import { addedColumns, applyChanges, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
+import { addedColumns, columnStamp, type Conflict, lockChangedRows, readMetas, type RowMeta, type RowValues, rowKey, stampCaptured } from '../engine/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { buildCatalogue, fromTables, withPolicies, type Catalogue } from './catalogue.ts';
 import type { HubConfig } from './config.ts';
@@ -11,6 +11,7 @@ import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
 import { keyRangeOf } from './enrollment.ts';
 import { PURGED_HLC, PURGED_THROUGH, purgeHub, type PurgeResult } from './purge.ts';
+import { applyQuarantining, type QuarantinedNote } from './quarantine.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -216,10 +217,11 @@ export class Hub {
       await this.#sequence(tx);
       await this.#checkKeyRanges(tx, node.id, changes);
       this.clock.receive(req.clock);
-      const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor);
+      const quarantined: QuarantinedNote[] = [];
+      const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor, quarantined);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
       await tx.setState('clock', this.clock.last);
-      return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last };
+      return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last, ...(quarantined.length ? { quarantined } : {}) };
     });
   }
 
@@ -386,7 +388,22 @@ export class Hub {
     await tx.setState('clock', this.clock.last);
   }
 
-  async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
+  /**
+   * Apply changes as a push from `origin` would be applied (an admin's
+   * retry of quarantined changes, `quarantine.ts`): website writes
+   * sequenced first, resolved against the rows' current stamps, logged with
+   * that origin, conflicts recorded, rows restated where the node lost.
+   * A change the database refuses fails the call with APPLY_FAILED and
+   * leaves the transaction as it was (a savepoint).
+   */
+  async applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
+    await this.#sequence(tx);
+    const seenTo = (await tx.nodeById(origin))?.pulledSeq ?? 0;
+    return tx.savepoint(() => this.#apply(tx, origin, changes, seenTo, null));
+  }
+
+  /** `quarantined`: where changes the database refuses are listed (and kept in the quarantine); null: a refusal fails the call */
+  async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number, quarantined: QuarantinedNote[] | null): Promise<{ applied: number; conflicts: number }> {
     // Only when the log moved on since the node's cursor can a row have entries it has not applied.
     const behind = await tx.hasLogAfter(null, null, seenTo, origin);
     // An insert stamped at or below a purged delete, of a row the hub has no
@@ -403,7 +420,7 @@ export class Hub {
     // Which rows have such entries: read once (by seq, a range of the log's
     // key) when there are not too many, instead of one query per accepted row.
     const unapplied = behind ? await this.#loggedAfter(tx, origin, changes, seenTo) : null;
-    const results = await applyChanges(tx, this.catalogue.byName, changes);
+    const results = await applyQuarantining(tx, this.catalogue.byName, origin, changes, this.#now(), quarantined);
     await tx.appendLogs(results.flatMap((r) => (r.accepted ? [{ change: r.accepted, origin }] : [])));
     const at = this.#now();
     const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c })));
