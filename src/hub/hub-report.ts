@@ -5,6 +5,8 @@ export interface HubReport {
   /** the end of the change log */
   logSeq: number;
   conflicts: number;
+  /** quarantined changes waiting for an admin (status open) */
+  quarantineOpen: number;
   /** every enrolled node, with the log entries it has not pulled yet */
   nodes: (NodeRecord & { lag: number })[];
 }
@@ -17,6 +19,7 @@ export async function readHubReport(tx: Tx): Promise<HubReport> {
     schemaVersion: await tx.getState('schema_version'),
     logSeq,
     conflicts: await tx.countConflicts(),
+    quarantineOpen: await tx.countQuarantine('open'),
     nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })),
   };
 }

@@ -1,6 +1,9 @@
 import { OutpostError, formatHlc, pkKey, type Change, type PushResponse, type TableSchema, type WireValue } from '../protocol/index.ts';
 import { applyChanges, applyIsolated, lockChangedRows, rowKey, type AppliedChange } from '../engine/index.ts';
 import type { Adapter, QuarantineEntry, QuarantineStatus, Tx } from '../adapters/adapter.ts';
+import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
+
+export { quarantineView, type QuarantineView };
 
 /** One entry of a push response's `quarantined`. */
 export type QuarantinedNote = NonNullable<PushResponse['quarantined']>[number];
@@ -54,38 +57,6 @@ async function openHeads(tx: Tx, origin: string): Promise<Map<string, number>> {
     if (!heads.has(k)) heads.set(k, e.id);
   }
   return heads;
-}
-
-/** A quarantined change as the admin API and `outpost quarantine --json` show it. */
-export interface QuarantineView {
-  id: number;
-  at: string;
-  /** node id (hub); `hub` for a change pulled from the hub (node) */
-  origin: string;
-  /** the origin node's name, where known */
-  originName: string | null;
-  table: string;
-  pk: WireValue[];
-  op: 'I' | 'U' | 'D';
-  change: Change;
-  code: string;
-  message: string;
-  status: QuarantineStatus;
-  attempts: number;
-  resolvedAt: string | null;
-  resolvedBy: string | null;
-  /** node: the hub's id of this entry, where it records this node's own change that the hub quarantined */
-  hubId?: number;
-}
-
-export function quarantineView(e: QuarantineEntry, names: ReadonlyMap<string, string> = new Map()): QuarantineView {
-  const v: QuarantineView = {
-    id: e.id, at: new Date(e.at).toISOString(), origin: e.origin, originName: names.get(e.origin) ?? null, table: e.table,
-    pk: JSON.parse(e.pk) as WireValue[], op: e.op, change: JSON.parse(e.change) as Change, code: e.code, message: e.message,
-    status: e.status, attempts: e.attempts, resolvedAt: e.resolvedAt === null ? null : new Date(e.resolvedAt).toISOString(), resolvedBy: e.resolvedBy,
-  };
-  if (e.hubId !== null) v.hubId = e.hubId;
-  return v;
 }
 
 /** Node names by id, for views. */

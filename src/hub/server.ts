@@ -15,6 +15,7 @@ import { HubMetrics } from './metrics.ts';
 import { authenticate, redeemCode } from './enrollment.ts';
 import { verifyFetch, verifyRows, verifySums } from './hub-verify.ts';
 import { adminGuard } from './admin-auth.ts';
+import { registerQuarantineRoutes } from './quarantine-routes.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -73,7 +74,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new OutpostError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
 
   const admin = adminGuard(opts.adminToken);
-  void admin; // the admin routes (conflicts, quarantine, audit) register below
+  registerQuarantineRoutes(app, hub, admin);
 
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
     const h = req.headers.authorization;
@@ -87,6 +88,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.get('/metrics', async (_req, reply) => {
     const s = await hub.report(); // read only: a scrape never writes
     metrics.logSeq.set(s.logSeq);
+    metrics.quarantineOpen.set(s.quarantineOpen);
     metrics.nodeLag.reset();
     for (const n of s.nodes) if (!n.revokedAt) metrics.nodeLag.set({ node: n.name }, n.lag);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -107,6 +109,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     if (!res.staged && !res.duplicate) {
       metrics.appliedChanges.inc(res.applied);
       metrics.conflicts.inc(res.conflicts);
+      metrics.quarantined.inc(res.quarantined?.length ?? 0);
     }
     return res;
   });
