@@ -74,18 +74,19 @@ async function tryRow(tx: Tx, catalogue: ReadonlyMap<string, TableSchema>, entri
 }
 
 /**
- * After a sync pulled something, try the quarantined pulled changes once
- * more (what broke may be gone now: the hub discarded the local row that
+ * After a sync pulled something, try the quarantined pulled changes
+ * quarantined before it (`before`) once more (what broke may be gone now: the hub discarded the local row that
  * clashed, say), each row's together, at most MAX_AUTO_ATTEMPTS times in
  * all; then they wait for `outpost quarantine retry`. Every try counts in
  * `attempts` and the last error is kept, so nothing is retried in silence.
  */
-export async function retryPulledQuarantine(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, at: number): Promise<{ applied: number; open: number }> {
+export async function retryPulledQuarantine(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, at: number, before: number): Promise<{ applied: number; open: number }> {
   return db.write(async (tx) => {
     let applied = 0;
     let open = 0;
     for (const entries of (await localHeads(tx)).values()) {
-      if (entries[0]!.attempts >= MAX_AUTO_ATTEMPTS) {
+      // Not one quarantined in this very sync (it was just tried), nor one tried often enough.
+      if (entries[0]!.attempts >= MAX_AUTO_ATTEMPTS || entries[0]!.at >= before) {
         open += entries.length;
         continue;
       }
