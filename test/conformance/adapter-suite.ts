@@ -115,6 +115,20 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     assert.equal((await fx.adapter.read((tx) => tx.getRows(parent, [['ok']]))).size, 0);
   });
 
+  test(`${dialect}: an upsert of a new row that clashes with a different row on another unique index fails (APPLY_FAILED) and never touches that row`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const kinds = tables.get('kinds')!;
+    await fx.appExec('CREATE UNIQUE INDEX kinds_i_unique ON kinds (i)');
+    await fx.adapter.write((tx) => tx.upsertRows(kinds, [{ id: 1, i: 5, t: 'first' }]));
+    for (const rows of [[{ id: 2, i: 5, t: 'clash' }], [{ id: 3, i: 6, t: 'fine' }, { id: 2, i: 5, t: 'clash' }]]) {
+      await assert.rejects(fx.adapter.write((tx) => tx.upsertRows(kinds, rows)), (e: { code?: string }) => e.code === 'APPLY_FAILED');
+    }
+    // An upsert of the row with its own key still updates it in place.
+    await fx.adapter.write((tx) => tx.upsertRows(kinds, [{ id: 1, i: 5, t: 'again' }]));
+    const rows = await fx.adapter.read((tx) => tx.scanRows(kinds, null, 10));
+    assert.deepEqual(rows.map((r) => [r.id, r.i, r.t]), [[1, 5, 'again']]);
+  });
+
   test(`${dialect}: a savepoint rolls back only its own part when the database refuses a change, and the transaction commits the rest`, async (t) => {
     const { fx, tables } = await setup(t);
     const parent = tables.get('parent')!;

@@ -369,5 +369,7 @@ async function connect(t: MysqlTarget, multipleStatements = false): Promise<mysq
   const conn = await mysql.createConnection({ ...baseOptions(t), multipleStatements });
   await conn.query("SET time_zone = '+00:00'");
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+  // Strict: a value that does not fit fails (APPLY_FAILED, quarantined) rather than being cut or replaced by a default.
+  await conn.query("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')");
   return conn;
 }
