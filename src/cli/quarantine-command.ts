@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { openAdapter } from '../adapters/open.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import type { QuarantineView } from '../adapters/quarantine-view.ts';
-import { OutpostError } from '../protocol/index.ts';
+import { HlcClock, OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
 import { discardQuarantined, listQuarantine, retryQuarantined, showQuarantine } from '../hub/quarantine.ts';
@@ -82,8 +82,9 @@ export function quarantineRetry(id: string, o: Opts): Promise<void> {
         : `#${n} was refused again and stays open (attempts ${r.entry.attempts}): ${r.entry.message}`);
       return;
     }
-    const tables = await db.read(async (tx) => (await readNodeState(tx)).tables);
-    const r = await retryNodeQuarantined(db, new Map(tables.map((t) => [t.name, t])), n, actor(), Date.now());
+    const state = await db.read(readNodeState);
+    const ctx = { catalogue: new Map(state.tables.map((t) => [t.name, t])), clock: new HlcClock(state.nodeId, Date.now, state.clock ?? undefined), skewMs: 0 };
+    const r = await retryNodeQuarantined(db, ctx, n, actor(), Date.now());
     emit(!!o.json, { ok: true, role, ...r }, r.applied ? `#${n} applied` : `#${n} was refused again and stays open (attempts ${r.entry.attempts}): ${r.error}`);
   });
 }

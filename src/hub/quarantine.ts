@@ -101,6 +101,8 @@ export interface ApplyAs {
    * a push from `origin` would; APPLY_FAILED leaves tx as it was
    */
   applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }>;
+  /** sequence website writes not sequenced yet (so a restatement reads values and stamps that agree) */
+  sequencePending(): Promise<void>;
 }
 
 /** An open entry and the open entries of its row from the same origin held behind it. */
@@ -127,6 +129,7 @@ const changeOf = (e: QuarantineEntry): Change => JSON.parse(e.change) as Change;
  */
 export async function retryQuarantined(hub: ApplyAs, id: number, actor: string, now: number): Promise<QuarantineOutcome> {
   return hub.db.write(async (tx) => {
+    // (Hub.applyAs sequences website writes inside this transaction, after the row locks.)
     const { head, held } = await openGroup(tx, id);
     const origin = head.origin;
     await lockChangedRows(tx, hub.catalogue.byName, [head, ...held].map((e) => ({ table: e.table, pk: JSON.parse(e.pk) as WireValue[] })));
@@ -184,7 +187,8 @@ export async function retryQuarantined(hub: ApplyAs, id: number, actor: string, 
  * so that the origin node, which still has its own version, converges.
  * Audited as `quarantine.discard`.
  */
-export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue'>, id: number, actor: string, now: number): Promise<QuarantineOutcome> {
+export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue' | 'sequencePending'>, id: number, actor: string, now: number): Promise<QuarantineOutcome> {
+  await hub.sequencePending();
   return hub.db.write(async (tx) => {
     const { head, held } = await openGroup(tx, id);
     for (const e of [head, ...held]) await tx.updateQuarantine(e.id, { status: 'discarded', resolvedAt: now, resolvedBy: actor });

@@ -183,7 +183,7 @@ export class NodeAgent {
       quarantined += pull.quarantined;
       // What this database refused before may fit now (the hub sent what resolves it).
       if (pull.pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) {
-        await retryPulledQuarantine(this.db, ctx.catalogue, Date.now(), started);
+        await retryPulledQuarantine(this.db, ctx, Date.now(), started);
       }
       const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started, quarantined };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));

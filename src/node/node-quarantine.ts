@@ -1,5 +1,6 @@
-import { OutpostError, pkKey, type Change, type PushResponse, type TableSchema, type WireValue } from '../protocol/index.ts';
-import { applyChanges, applyIsolated, lockChangedRows, pendingRows, rowKey } from '../engine/index.ts';
+import { OutpostError, pkKey, type Change, type HlcClock, type PushResponse, type TableSchema, type WireValue } from '../protocol/index.ts';
+import { applyChanges, applyIsolated, lockChangedRows, pendingRows, rowKey, stampCaptured } from '../engine/index.ts';
+import { writeNodeState } from './node-state.ts';
 import type { Adapter, QuarantineEntry, Tx } from '../adapters/adapter.ts';
 import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
 
@@ -57,10 +58,21 @@ export async function applyPulled(tx: Tx, catalogue: ReadonlyMap<string, TableSc
   return held.length + refused.length;
 }
 
+/** What a node's retry needs: its catalogue, and its clock to stamp local edits first (as a pull does). */
+export interface NodeRetryContext {
+  catalogue: ReadonlyMap<string, TableSchema>;
+  clock: HlcClock;
+  skewMs: number;
+}
+
 /** Try a row's quarantined pulled changes again, together, in a savepoint; returns the refusal, or null when they are applied now. */
-async function tryRow(tx: Tx, catalogue: ReadonlyMap<string, TableSchema>, entries: readonly QuarantineEntry[], by: string, at: number): Promise<OutpostError | null> {
+async function tryRow(tx: Tx, ctx: NodeRetryContext, entries: readonly QuarantineEntry[], by: string, at: number): Promise<OutpostError | null> {
+  const catalogue = ctx.catalogue;
   const changes = entries.map((e) => JSON.parse(e.change) as Change).filter((c) => catalogue.has(c.table));
   await lockChangedRows(tx, catalogue, changes);
+  // Local edits of these rows are stamped first, so they resolve against the hub's change instead of being overwritten unseen.
+  await stampCaptured(tx, ctx.clock, catalogue, ctx.skewMs);
+  await writeNodeState(tx, { clock: ctx.clock.last });
   const pending = await pendingRows(tx);
   try {
     await tx.savepoint(() => applyChanges(tx, catalogue, changes, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk))));
@@ -80,7 +92,7 @@ async function tryRow(tx: Tx, catalogue: ReadonlyMap<string, TableSchema>, entri
  * all; then they wait for `outpost quarantine retry`. Every try counts in
  * `attempts` and the last error is kept, so nothing is retried in silence.
  */
-export async function retryPulledQuarantine(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, at: number, before: number): Promise<{ applied: number; open: number }> {
+export async function retryPulledQuarantine(db: Adapter, ctx: NodeRetryContext, at: number, before: number): Promise<{ applied: number; open: number }> {
   return db.write(async (tx) => {
     let applied = 0;
     let open = 0;
@@ -90,7 +102,7 @@ export async function retryPulledQuarantine(db: Adapter, catalogue: ReadonlyMap<
         open += entries.length;
         continue;
       }
-      if (await tryRow(tx, catalogue, entries, 'sync', at)) open += entries.length;
+      if (await tryRow(tx, ctx, entries, 'sync', at)) open += entries.length;
       else applied += entries.length;
     }
     return { applied, open };
@@ -121,11 +133,11 @@ async function rowFrom(tx: Tx, e: QuarantineEntry): Promise<QuarantineEntry[]> {
  * (with those held behind it) now. The node's own changes quarantined at
  * the hub are retried at the hub, not here.
  */
-export async function retryNodeQuarantined(db: Adapter, catalogue: ReadonlyMap<string, TableSchema>, id: number, actor: string, at: number): Promise<{ entry: QuarantineView; applied: boolean; error: string | null }> {
+export async function retryNodeQuarantined(db: Adapter, ctx: NodeRetryContext, id: number, actor: string, at: number): Promise<{ entry: QuarantineView; applied: boolean; error: string | null }> {
   return db.write(async (tx) => {
     const e = await openEntry(tx, id);
     if (e.hubId !== null) throw new OutpostError('BAD_REQUEST', `quarantined change #${id} is this node's own change, quarantined at the hub as #${e.hubId}: retry or discard it there (the hub's \`outpost quarantine\` or admin API)`, { id, hubId: e.hubId });
-    const err = await tryRow(tx, catalogue, await rowFrom(tx, e), actor, at);
+    const err = await tryRow(tx, ctx, await rowFrom(tx, e), actor, at);
     return { entry: quarantineView((await tx.getQuarantine(id))!), applied: err === null, error: err?.message ?? null };
   });
 }
