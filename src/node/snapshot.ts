@@ -1,7 +1,8 @@
 import { HLC_ZERO, OutpostError, parseSnapshotLine, pkKey, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
+import { lockChangedRows, parentsBeforeChildren, pendingRows, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
+import { applyPulled } from './node-quarantine.ts';
 import { writeNodeState } from './node-state.ts';
 
 /**
@@ -65,12 +66,13 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
         batch = last ? [...ordered.ready, ...ordered.waiting] : ordered.ready;
         waiting = last ? [] : ordered.waiting;
       }
+      // A row this database refuses (a local unique index, say) is quarantined here, the rest applied (node-quarantine.ts).
       if (o.seen) {
         // A refresh adopts the hub's rows as they are, except over local changes not pushed yet.
         const pending = await pendingRows(tx);
-        await applyChanges(tx, ctx.catalogue, batch, (c) => !pending.has(rowKey(c.table, c.pk)));
+        await applyPulled(tx, ctx.catalogue, batch, (c) => !pending.has(rowKey(c.table, c.pk)), Date.now());
       } else {
-        await applyChanges(tx, ctx.catalogue, batch);
+        await applyPulled(tx, ctx.catalogue, batch, () => false, Date.now());
       }
       await writeNodeState(tx, { snapshot: o.state, clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page

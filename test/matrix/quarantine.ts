@@ -151,6 +151,30 @@ export function quarantineScenarios(hubDialect: DialectName, labDialects: [Diale
     assert.equal((await canonicalRows(a.db, 'items')).find((i) => i.id === ID(2))!.quantity, 5);
   });
 
+  test(`${pairing}: a snapshot row that breaks a unique index only the joining lab has is quarantined there; the snapshot completes, and the row applies once the clash is gone`, async (t) => {
+    const dir = tempDir(t);
+    const hub = await startMatrixHub(t, hubDialect, dir);
+    await hub.web.run("INSERT INTO items (id, lab_id, name, serial_number) VALUES (?, 'lab-c', 'from the hub', 'SN-5')", ID(1));
+    await hub.web.run("INSERT INTO items (id, lab_id, name) VALUES (?, 'lab-c', 'another')", ID(3));
+    const a = await joinMatrixLab(t, hub, labDialects[0], dir, 'lab-a', {
+      existing: true,
+      before: async (app) => {
+        await uniqueIndex(app, 'items_serial_local', 'serial_number');
+        await app.run("INSERT INTO items (id, lab_id, name, serial_number) VALUES (?, 'lab-a', 'from the lab', 'SN-5')", ID(2));
+      },
+    });
+    const s = await a.agent.status();
+    assert.equal(s.snapshot, 'done');
+    assert.deepEqual(s.quarantine.map((e) => [e.origin, e.pk, e.op]), [['hub', [ID(1)], 'I']]);
+    assert.deepEqual((await canonicalRows(a.db, 'items')).map((i) => i.id), [ID(2), ID(3)]);
+    await a.app.run("UPDATE items SET serial_number = 'SN-5-lab' WHERE id = ?", ID(2));
+    await hub.web.run("UPDATE items SET notes = 'nudge' WHERE id = ?", ID(3));
+    await a.agent.sync();
+    await a.agent.sync();
+    assert.deepEqual((await a.agent.status()).quarantine, []);
+    await assertConverged(hub, [a]);
+  });
+
   test(`${pairing}: a change later in the same push group to a quarantined row is held behind it, never applied out of order`, async (t) => {
     const { hub, a, b } = await setup(t);
     await uniqueIndex(hub.web, 'items_serial', 'serial_number');
