@@ -112,6 +112,38 @@ export interface AuditEntry extends AuditRecord {
   at: number;
 }
 
+export type QuarantineStatus = 'open' | 'applied' | 'discarded';
+
+/**
+ * A change that could not be applied (it broke a constraint), kept in
+ * `_outpost_quarantine` with its error until an admin retries or discards it.
+ */
+export interface QuarantineRecord {
+  /** where the change came from: a node id on the hub; on a node `hub` (a pulled change), or the node's own id (its change the hub quarantined) */
+  origin: string;
+  table: string;
+  /** the row's key, `pkKey` form */
+  pk: string;
+  op: 'I' | 'U' | 'D';
+  /** JSON of the change as it arrived */
+  change: string;
+  /** the error: `APPLY_FAILED`, or `HELD` for a change queued behind an earlier quarantined change of its row */
+  code: string;
+  message: string;
+  /** node role: the hub's quarantine id, where this records the node's own change that the hub quarantined; else null */
+  hubId: number | null;
+}
+
+export interface QuarantineEntry extends QuarantineRecord {
+  id: number;
+  at: number;
+  status: QuarantineStatus;
+  /** how often it was tried: 1 when quarantined, +1 per retry */
+  attempts: number;
+  resolvedAt: number | null;
+  resolvedBy: string | null;
+}
+
 /** A node row that `outpost verify --repair` overwrote with the hub's version (`_outpost_repairs`). */
 export interface RepairRecord {
   table: string;
@@ -192,6 +224,15 @@ export interface BookkeepingTx {
   /** the audit trail in recording order, after id `after` */
   listAudit(opts: { after?: number; limit: number }): Promise<AuditEntry[]>;
 
+  /** keep a change that could not be applied; returns its id */
+  addQuarantine(r: QuarantineRecord, at: number): Promise<number>;
+  /** quarantined changes in id order, optionally of one status and/or origin, after id `after` */
+  listQuarantine(opts: { status?: QuarantineStatus; origin?: string; after?: number; limit: number }): Promise<QuarantineEntry[]>;
+  getQuarantine(id: number): Promise<QuarantineEntry | null>;
+  updateQuarantine(id: number, fields: { status?: QuarantineStatus; attempts?: number; code?: string; message?: string; resolvedAt?: number; resolvedBy?: string }): Promise<void>;
+  /** how many quarantined changes there are (of one status) */
+  countQuarantine(status?: QuarantineStatus): Promise<number>;
+
   /** record a node row overwritten by `verify --repair` (node role only) */
   addRepair(r: RepairRecord, at: number): Promise<void>;
   /** recorded repairs in recording order, after id `after` */
@@ -212,6 +253,18 @@ export interface WriteOptions {
 
 /** Everything valid inside one transaction. */
 export interface Tx extends ReplicaTx, BookkeepingTx {
+  /**
+   * Run fn inside a SAVEPOINT of this write transaction. Constraints are
+   * checked inside it (foreign keys the transaction defers to commit are
+   * checked per statement for its duration), so a change that breaks one
+   * makes fn fail with APPLY_FAILED: the savepoint is rolled back, the
+   * transaction stays usable, and the error is rethrown. Any other failure
+   * (DB_BUSY, a lost connection) is rethrown and fails the whole
+   * transaction. Savepoints nest. SQLite: foreign-key violations still
+   * pending from before the savepoint are no longer checked at commit
+   * (open savepoints before writing synced rows, as Outpost does).
+   */
+  savepoint<T>(fn: () => Promise<T>): Promise<T>;
   /** stream a table's rows in primary-key order, a page at a time */
   scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]>;
 }

@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { AuditEntry, AuditRecord, BookkeepingTx, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
+import type { AuditEntry, AuditRecord, BookkeepingTx, QuarantineEntry, QuarantineRecord, QuarantineStatus, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -308,6 +308,49 @@ export class SqlBookkeeping implements BookkeepingTx {
     return rows.map((r) => ({ id: Number(r.id), at: Number(r.at), actor: r.actor, action: r.action, target: r.target, detail: r.detail }));
   }
 
+  async addQuarantine(r: QuarantineRecord, at: number): Promise<number> {
+    return this.#db.insertReturningId(
+      "INSERT INTO _outpost_quarantine (at, origin, tbl, pk, op, body, code, message, status, attempts, hub_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'open', 1, ?)",
+      [at, r.origin, r.table, r.pk, r.op, r.change, r.code, r.message, r.hubId],
+      'id',
+    );
+  }
+
+  async listQuarantine(o: { status?: QuarantineStatus; origin?: string; after?: number; limit: number }): Promise<QuarantineEntry[]> {
+    const where = ['id > ?'];
+    const params: unknown[] = [o.after ?? 0];
+    if (o.status !== undefined) (where.push('status = ?'), params.push(o.status));
+    if (o.origin !== undefined) (where.push('origin = ?'), params.push(o.origin));
+    params.push(o.limit);
+    const rows = await this.#db.all<QuarantineRow>(`SELECT ${QUARANTINE_COLS} FROM _outpost_quarantine WHERE ${where.join(' AND ')} ORDER BY id LIMIT ?`, params);
+    return rows.map(toQuarantine);
+  }
+
+  async getQuarantine(id: number): Promise<QuarantineEntry | null> {
+    const rows = await this.#db.all<QuarantineRow>(`SELECT ${QUARANTINE_COLS} FROM _outpost_quarantine WHERE id = ?`, [id]);
+    return rows[0] ? toQuarantine(rows[0]) : null;
+  }
+
+  async updateQuarantine(id: number, f: { status?: QuarantineStatus; attempts?: number; code?: string; message?: string; resolvedAt?: number; resolvedBy?: string }): Promise<void> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (f.status !== undefined) (sets.push('status = ?'), params.push(f.status));
+    if (f.attempts !== undefined) (sets.push('attempts = ?'), params.push(f.attempts));
+    if (f.code !== undefined) (sets.push('code = ?'), params.push(f.code));
+    if (f.message !== undefined) (sets.push('message = ?'), params.push(f.message));
+    if (f.resolvedAt !== undefined) (sets.push('resolved_at = ?'), params.push(f.resolvedAt));
+    if (f.resolvedBy !== undefined) (sets.push('resolved_by = ?'), params.push(f.resolvedBy));
+    if (sets.length === 0) return;
+    await this.#db.run(`UPDATE _outpost_quarantine SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
+  }
+
+  async countQuarantine(status?: QuarantineStatus): Promise<number> {
+    const [r] = status === undefined
+      ? await this.#db.all<{ n: number | bigint | string }>('SELECT COUNT(*) AS n FROM _outpost_quarantine')
+      : await this.#db.all<{ n: number | bigint | string }>('SELECT COUNT(*) AS n FROM _outpost_quarantine WHERE status = ?', [status]);
+    return Number(r?.n ?? 0);
+  }
+
   async addRepair(r: RepairRecord, at: number): Promise<void> {
     await this.#db.run(
       'INSERT INTO _outpost_repairs (at, tbl, pk, kind, old_values, old_hlc, new_values, new_hlc) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -414,6 +457,31 @@ const DELTAS_KEY = '$deltas';
 function logValues(change: Change, origin: string | null): unknown[] {
   const cols = change.deltas ? { ...change.cols, [DELTAS_KEY]: change.deltas } : change.cols;
   return [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, cols ? JSON.stringify(cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin];
+}
+
+const QUARANTINE_COLS = 'id, at, origin, tbl, pk, op, body, code, message, status, attempts, resolved_at, resolved_by, hub_id';
+interface QuarantineRow {
+  id: number | bigint | string;
+  at: number | bigint | string;
+  origin: string;
+  tbl: string;
+  pk: string;
+  op: string;
+  body: string;
+  code: string;
+  message: string;
+  status: string;
+  attempts: number | bigint | string;
+  resolved_at: number | bigint | string | null;
+  resolved_by: string | null;
+  hub_id: number | bigint | string | null;
+}
+function toQuarantine(r: QuarantineRow): QuarantineEntry {
+  return {
+    id: Number(r.id), at: Number(r.at), origin: r.origin, table: r.tbl, pk: r.pk, op: r.op as QuarantineEntry['op'], change: r.body,
+    code: r.code, message: r.message, status: r.status as QuarantineStatus, attempts: Number(r.attempts),
+    resolvedAt: r.resolved_at === null ? null : Number(r.resolved_at), resolvedBy: r.resolved_by, hubId: r.hub_id === null ? null : Number(r.hub_id),
+  };
 }
 
 const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen';

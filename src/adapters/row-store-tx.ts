@@ -3,6 +3,7 @@ import type { RowMeta, RowValues } from '../engine/index.ts';
 import type { Tx } from './adapter.ts';
 import { SqlBookkeeping, type BookkeepingSql } from './bookkeeping.ts';
 import type { SqlRunner } from './sql-runner.ts';
+import { Savepoints, type SavepointDialect } from './savepoint.ts';
 
 /** A dialect's reads and writes of synced rows and their stamps, inside an open transaction. */
 export type RowStore = Pick<Tx, 'lockRows' | 'getMeta' | 'putMetas' | 'getRows' | 'upsertRows' | 'updateRow' | 'deleteRows' | 'scanRows'>;
@@ -10,9 +11,16 @@ export type RowStore = Pick<Tx, 'lockRows' | 'getMeta' | 'putMetas' | 'getRows' 
 /** One transaction: the portable bookkeeping over a runner, and a dialect's row store. */
 export class RowStoreTx extends SqlBookkeeping implements Tx {
   readonly #rows: RowStore;
-  constructor(run: SqlRunner, rows: RowStore, sql?: BookkeepingSql) {
+  readonly #savepoints: Savepoints | null;
+  /** `savepoints`: how this dialect's savepoints surface constraint failures (write transactions; absent in read transactions) */
+  constructor(run: SqlRunner, rows: RowStore, sql?: BookkeepingSql, savepoints?: SavepointDialect) {
     super(run, sql);
     this.#rows = rows;
+    this.#savepoints = savepoints ? new Savepoints(run, savepoints) : null;
+  }
+  savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.#savepoints) return Promise.reject(new Error('internal: savepoint outside a write transaction'));
+    return this.#savepoints.run(fn);
   }
   lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void> {
     return this.#rows.lockRows(table, pks);

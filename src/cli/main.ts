@@ -7,6 +7,7 @@ import { status } from './status-command.ts';
 import { purge } from './purge-command.ts';
 import { verify } from './verify-command.ts';
 import { conflictsList, conflictsResolve, conflictsShow } from './conflicts-command.ts';
+import { quarantineDiscard, quarantineList, quarantineRetry, quarantineShow } from './quarantine-command.ts';
 import { fail } from './output.ts';
 
 const program = new Command()
@@ -161,6 +162,34 @@ conflicts
   .option('--by <name>', 'who resolves, for the audit trail (default: your user name)')
   .option('--json', 'machine-readable output')
   .action(act(conflictsResolve));
+const quarantine = program.command('quarantine').description('changes a database refused (a constraint they break), kept with their error: list, show, retry, discard (hub or node database)');
+quarantine
+  .command('list')
+  .description('open quarantined changes (--all: also applied and discarded ones)')
+  .requiredOption('--db <url>', 'hub or node database URL')
+  .option('--all', 'also the resolved ones')
+  .option('--json', 'machine-readable output')
+  .action(act(quarantineList));
+quarantine
+  .command('show <id>')
+  .description('one quarantined change, with the change itself')
+  .requiredOption('--db <url>', 'hub or node database URL')
+  .option('--json', 'machine-readable output')
+  .action(act(quarantineShow));
+quarantine
+  .command('retry <id>')
+  .description('apply it again (with the changes held behind it); if refused again it stays open with the new error')
+  .requiredOption('--db <url>', 'hub or node database URL')
+  .option('--config <file>', 'hub config (a hub database); default: the OIMS example')
+  .option('--json', 'machine-readable output')
+  .action(act(quarantineRetry));
+quarantine
+  .command('discard <id>')
+  .description("drop it (kept for the record); on a hub the node then takes the hub's version of the row")
+  .requiredOption('--db <url>', 'hub or node database URL')
+  .option('--config <file>', 'hub config (a hub database); default: the OIMS example')
+  .option('--json', 'machine-readable output')
+  .action(act(quarantineDiscard));
 
 program
   .command('status')

@@ -32,7 +32,8 @@ export function nodeRevoke(name: string, o: { db: string }): Promise<void> {
 
 export function summaryLine(s: SyncSummary): string {
   const snap = s.snapshotRows ? `, snapshot ${s.snapshotRows} rows` : '';
-  return `synced: pushed ${s.pushed}, pulled ${s.pulled}, conflicts ${s.conflicts}${snap}, ${s.durationMs} ms`;
+  const q = s.quarantined ? `, quarantined ${s.quarantined} (see outpost status)` : '';
+  return `synced: pushed ${s.pushed}, pulled ${s.pulled}, conflicts ${s.conflicts}${snap}${q}, ${s.durationMs} ms`;
 }
 
 /** `--timeout SECONDS` as the agent's per-request timeout (undefined: the agent's default, 60 s). */

@@ -14,3 +14,4 @@ export * from './read-metas.ts';
 export * from './row-digest.ts';
 export * from './arbitrate.ts';
 export * from './counters.ts';
+export * from './apply-isolated.ts';

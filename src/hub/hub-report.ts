@@ -7,6 +7,8 @@ export interface HubReport {
   conflicts: number;
   /** conflicts waiting for an admin's review */
   conflictsOpen: number;
+  /** quarantined changes waiting for an admin (status open) */
+  quarantineOpen: number;
   /** every enrolled node, with the log entries it has not pulled yet */
   nodes: (NodeRecord & { lag: number })[];
 }
@@ -21,6 +23,7 @@ export async function readHubReport(tx: Tx): Promise<HubReport> {
     logSeq,
     conflicts: counts.auto + counts.open + counts.resolved,
     conflictsOpen: counts.open,
+    quarantineOpen: await tx.countQuarantine('open'),
     nodes: nodes.map((n) => ({ ...n, lag: Math.max(0, logSeq - n.pulledSeq) })),
   };
 }

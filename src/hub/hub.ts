@@ -14,6 +14,7 @@ import { validatePushedChange } from './validate-change.ts';
 import { readHubReport, type HubReport } from './hub-report.ts';
 import { keyRangeOf } from './enrollment.ts';
 import { PURGED_HLC, PURGED_THROUGH, purgeHub, type PurgeResult } from './purge.ts';
+import { applyQuarantining, type QuarantinedNote } from './quarantine.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -222,10 +223,11 @@ export class Hub {
       await this.#sequence(tx);
       await this.#checkKeyRanges(tx, node.id, changes);
       this.clock.receive(req.clock);
-      const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor);
+      const quarantined: QuarantinedNote[] = [];
+      const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor, quarantined);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
       await tx.setState('clock', this.clock.last);
-      return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last };
+      return { ack: req.to, duplicate: false, staged: false, applied, conflicts, clock: this.clock.last, ...(quarantined.length ? { quarantined } : {}) };
     });
   }
 
@@ -436,7 +438,22 @@ export class Hub {
     await tx.setState('clock', this.clock.last);
   }
 
-  async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number): Promise<{ applied: number; conflicts: number }> {
+  /**
+   * Apply changes as a push from `origin` would be applied (an admin's
+   * retry of quarantined changes, `quarantine.ts`): website writes
+   * sequenced first, resolved against the rows' current stamps, logged with
+   * that origin, conflicts recorded, rows restated where the node lost.
+   * A change the database refuses fails the call with APPLY_FAILED and
+   * leaves the transaction as it was (a savepoint).
+   */
+  async applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
+    await this.#sequence(tx);
+    const seenTo = (await tx.nodeById(origin))?.pulledSeq ?? 0;
+    return tx.savepoint(() => this.#apply(tx, origin, changes, seenTo, null));
+  }
+
+  /** `quarantined`: where changes the database refuses are listed (and kept in the quarantine); null: a refusal fails the call */
+  async #apply(tx: Tx, origin: string, changes: Change[], seenTo: number, quarantined: QuarantinedNote[] | null): Promise<{ applied: number; conflicts: number }> {
     // Only when the log moved on since the node's cursor can a row have entries it has not applied (or writes it had not seen).
     const behind = await tx.hasLogAfter(null, null, seenTo, origin);
     // An insert stamped at or below a purged delete, of a row the hub has no
@@ -454,7 +471,8 @@ export class Hub {
     // What others wrote after the node's cursor: read once (a range of the
     // log's key) when there is not too much of it, else asked per row.
     const after = behind ? await writesAfter(ctx, changes) : { concurrent: new Map(), logged: new Set<string>() };
-    const results = await applyChanges(tx, this.catalogue.byName, changes, undefined, undefined, hubArbiter(ctx, after?.concurrent ?? null, changes));
+    // A change the database refuses is quarantined (quarantine.ts); the rest is applied.
+    const results = await applyQuarantining(tx, this.catalogue.byName, origin, changes, this.#now(), quarantined, hubArbiter(ctx, after?.concurrent ?? null, changes));
     // The node's winning part under its origin; what the hub decided itself (resolver values, rows brought back) under none, so every node takes it.
     await tx.appendLogs(results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
     const at = this.#now();

@@ -11,6 +11,8 @@ export class HubMetrics {
   readonly snapshotRows = new Counter({ name: 'outpost_snapshot_rows_total', help: 'Rows sent in snapshots', registers: [this.registry] });
   readonly purged = new Counter({ name: 'outpost_purged_total', help: 'Rows removed by purges of this hub process: change-log entries, delete markers, staged push pages', labelNames: ['what'] as const, registers: [this.registry] });
   readonly duration = new Histogram({ name: 'outpost_request_duration_seconds', help: 'Protocol request duration', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
+  readonly quarantined = new Counter({ name: 'outpost_quarantined_total', help: 'Pushed changes the hub database refused (a constraint) and quarantined, with those held behind them', registers: [this.registry] });
+  readonly quarantineOpen = new Gauge({ name: 'outpost_quarantine_open', help: 'Quarantined changes waiting for an admin (status open)', registers: [this.registry] });
   readonly logSeq = new Gauge({ name: 'outpost_log_seq', help: 'Highest sequence of the hub change log', registers: [this.registry] });
   readonly conflictsOpen = new Gauge({ name: 'outpost_conflicts_open', help: 'Conflicts waiting for an admin (manual policy, or left to an admin by a resolver)', registers: [this.registry] });
   readonly nodeLag = new Gauge({ name: 'outpost_node_lag', help: 'Change-log entries a node has not pulled yet', labelNames: ['node'] as const, registers: [this.registry] });

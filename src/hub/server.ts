@@ -16,6 +16,7 @@ import { authenticate, redeemCode } from './enrollment.ts';
 import { verifyFetch, verifyRows, verifySums } from './hub-verify.ts';
 import { adminGuard } from './admin-auth.ts';
 import { registerConflictRoutes } from './conflict-routes.ts';
+import { registerQuarantineRoutes } from './quarantine-routes.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -75,6 +76,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   const admin = adminGuard(opts.adminToken);
   registerConflictRoutes(app, hub, admin);
+  registerQuarantineRoutes(app, hub, admin);
 
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
     const h = req.headers.authorization;
@@ -89,6 +91,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const s = await hub.report(); // read only: a scrape never writes
     metrics.logSeq.set(s.logSeq);
     metrics.conflictsOpen.set(s.conflictsOpen);
+    metrics.quarantineOpen.set(s.quarantineOpen);
     metrics.nodeLag.reset();
     for (const n of s.nodes) if (!n.revokedAt) metrics.nodeLag.set({ node: n.name }, n.lag);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
@@ -109,6 +112,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     if (!res.staged && !res.duplicate) {
       metrics.appliedChanges.inc(res.applied);
       metrics.conflicts.inc(res.conflicts);
+      metrics.quarantined.inc(res.quarantined?.length ?? 0);
     }
     return res;
   });

@@ -6,6 +6,8 @@ import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
 import { pullAll } from './pull.ts';
+import { retryPulledQuarantine } from './node-quarantine.ts';
+import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
 import { dropPurgedMarkers } from './purge-markers.ts';
 
@@ -27,6 +29,8 @@ export interface SyncSummary {
   snapshotRows: number;
   cursor: number;
   durationMs: number;
+  /** changes of this node the hub quarantined in this sync, and pulled changes quarantined here */
+  quarantined: number;
 }
 
 export interface NodeStatus {
@@ -42,6 +46,8 @@ export interface NodeStatus {
   tables: { name: string; direction: string }[];
   /** the integer keys this node's database may generate in tables with auto-increment keys */
   keyRange: KeyRange | null;
+  /** open quarantined changes: pulled ones this database refused (origin `hub`), and this node's own that the hub quarantined (`hubId`) */
+  quarantine: QuarantineView[];
 }
 
 
@@ -135,10 +141,12 @@ export class NodeAgent {
       // before it joined: they are pushed before the first snapshot).
       let pushed = 0;
       let conflicts = 0;
+      let quarantined = 0;
       const push = async (): Promise<void> => {
         const r = await pushPending(ctx, acked);
         pushed += r.pushed;
         conflicts += r.conflicts;
+        quarantined += r.quarantined;
         acked = r.acked;
       };
       await push();
@@ -161,7 +169,7 @@ export class NodeAgent {
         await dropPurgedMarkers(ctx, hs.purgedHlc);
         await this.db.write((tx) => writeNodeState(tx, { markersDroppedTo: hs.purgedHlc ?? null }));
       }
-      let pull: { pulled: number; cursor: number };
+      let pull: { pulled: number; cursor: number; quarantined: number };
       try {
         pull = await pullAll(ctx, cursor, push);
       } catch (e) {
@@ -172,7 +180,12 @@ export class NodeAgent {
         await renew();
         pull = await pullAll(ctx, cursor, push);
       }
-      const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started };
+      quarantined += pull.quarantined;
+      // What this database refused before may fit now (the hub sent what resolves it).
+      if (pull.pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) {
+        await retryPulledQuarantine(this.db, ctx, Date.now(), started);
+      }
+      const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started, quarantined };
       await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
       return summary;
     } catch (e) {
@@ -190,6 +203,7 @@ export class NodeAgent {
         lastSyncAt: s.lastSyncAt ? new Date(s.lastSyncAt).toISOString() : null, lastError: s.lastError, snapshot: s.snapshot,
         tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
         keyRange: s.keyRange,
+        quarantine: (await tx.listQuarantine({ status: 'open', limit: 1000 })).map((e) => quarantineView(e)),
       };
     });
   }

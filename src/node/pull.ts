@@ -1,7 +1,8 @@
-import { applyChanges, lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
+import { lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
+import { applyPulled } from './node-quarantine.ts';
 
 /** How often a page is held back for local edits to its rows before it is applied regardless. */
 const MAX_HOLDS = 5;
@@ -18,8 +19,9 @@ const MAX_HOLDS = 5;
  * loses, the hub records it as a conflict instead of this node overwriting
  * it unseen; then the page is fetched again.
  */
-export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () => Promise<unknown>): Promise<{ pulled: number; cursor: number }> {
+export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () => Promise<unknown>): Promise<{ pulled: number; cursor: number; quarantined: number }> {
   let pulled = 0;
+  let quarantined = 0;
   let holds = 0;
   let target = Number.POSITIVE_INFINITY;
   let next: Promise<PullResponse> | null = null;
@@ -49,8 +51,10 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       // The hub's restatements are adopted as they are, except over local
       // changes not pushed yet; what follows one resolves onto it. The page
       // is one batch: each row's net effect, written in foreign-key order.
-      // Counter values the hub sends get this node's pending deltas on top (counters.ts).
-      await applyChanges(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), deltas);
+      // Counter values the hub sends get this node's pending deltas on top (counters.ts);
+      // a change this database refuses is quarantined here, the rest applied,
+      // and the cursor moves on (node-quarantine.ts).
+      quarantined += await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
       await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });
@@ -65,6 +69,6 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
     cursor = page.cursor;
     ctx.progress?.('pull', pulled);
     target = Math.min(target, page.head);
-    if (!page.more || cursor >= target) return { pulled, cursor };
+    if (!page.more || cursor >= target) return { pulled, cursor, quarantined };
   }
 }

@@ -1,14 +1,17 @@
-import { HLC_ZERO, counterColumns, pkKey, type Change, type WireValue } from '../protocol/index.ts';
+import { HLC_ZERO, counterColumns, pkKey, type Change, type PushResponse, type WireValue } from '../protocol/index.ts';
 import { coalesceRow, lockChangedRows, readMetas, rowKey, type CapturedOp, type CaptureRow, type RowValues, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
+import { recordHubQuarantine } from './node-quarantine.ts';
 
 export interface PushSummary {
   pushed: number;
   conflicts: number;
   /** the local sequence the hub has now acknowledged */
   acked: number;
+  /** changes of the group the hub quarantined */
+  quarantined: number;
 }
 
 /**
@@ -71,12 +74,13 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     await writeNodeState(tx, { pushTo: maxSeq });
     return { to: maxSeq, changes, cursor: Number((await tx.getState('cursor')) ?? 0) };
   });
-  if (!group) return { pushed: 0, conflicts: 0, acked };
+  if (!group) return { pushed: 0, conflicts: 0, acked, quarantined: 0 };
 
   const pages = encodePages(group.changes, ctx.pageSize, PAGE_BYTES);
   let conflicts = 0;
   let ack = acked;
   let sent = 0;
+  const quarantined: NonNullable<PushResponse['quarantined']> = [];
   for (let page = 0; page < pages.length; page++) {
     const { changes, json } = pages[page]!;
     const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes }, json);
@@ -91,13 +95,16 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
     if (!res.staged) {
       ack = Math.min(res.ack, group.to);
       conflicts = res.conflicts;
+      quarantined.push(...(res.quarantined ?? []));
     }
   }
   await ctx.db.write(async (tx) => {
     await tx.deleteCaptureThrough(ack);
+    // Changes the hub quarantined are acknowledged (never pushed again): kept here as notices for `outpost status`.
+    if (quarantined.length) await recordHubQuarantine(tx, ctx.nodeId, quarantined, group.changes, Date.now());
     await writeNodeState(tx, { acked: ack, clock: ctx.clock.last });
   });
-  return { pushed: group.changes.length, conflicts, acked: ack };
+  return { pushed: group.changes.length, conflicts, acked: ack, quarantined: quarantined.length };
 }
 
 /** How often the push waits for app transactions on the rows it sends before it goes ahead. */

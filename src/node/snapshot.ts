@@ -1,7 +1,8 @@
 import { HLC_ZERO, OutpostError, parseSnapshotLine, pkKey, type Change, type SnapshotHeader, type TableSchema } from '../protocol/index.ts';
-import { applyChanges, lockChangedRows, parentsBeforeChildren, pendingRows, readPending, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
+import { lockChangedRows, parentsBeforeChildren, pendingRows, readPending, receiveStamps, rowKey, stampCaptured, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
+import { applyPulled } from './node-quarantine.ts';
 import { writeNodeState } from './node-state.ts';
 
 /**
@@ -65,13 +66,14 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
         batch = last ? [...ordered.ready, ...ordered.waiting] : ordered.ready;
         waiting = last ? [] : ordered.waiting;
       }
-      // Counter values of the snapshot get this node's pending deltas on top (counters.ts).
+      // Counter values of the snapshot get this node's pending deltas on top (counters.ts);
+      // a row this database refuses (a local unique index, say) is quarantined here, the rest applied (node-quarantine.ts).
       const pending = await readPending(tx, ctx.catalogue);
       if (o.seen) {
         // A refresh adopts the hub's rows as they are, except over local changes not pushed yet.
-        await applyChanges(tx, ctx.catalogue, batch, (c) => !pending.rows.has(rowKey(c.table, c.pk)), pending.deltas);
+        await applyPulled(tx, ctx.catalogue, batch, (c) => !pending.rows.has(rowKey(c.table, c.pk)), Date.now(), pending.deltas);
       } else {
-        await applyChanges(tx, ctx.catalogue, batch, undefined, pending.deltas);
+        await applyPulled(tx, ctx.catalogue, batch, () => false, Date.now(), pending.deltas);
       }
       await writeNodeState(tx, { snapshot: o.state, clock: ctx.clock.last });
     }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page

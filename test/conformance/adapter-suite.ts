@@ -115,6 +115,125 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     assert.equal((await fx.adapter.read((tx) => tx.getRows(parent, [['ok']]))).size, 0);
   });
 
+  test(`${dialect}: an upsert of a new row that clashes with a different row on another unique index fails (APPLY_FAILED) and never touches that row`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const kinds = tables.get('kinds')!;
+    await fx.appExec('CREATE UNIQUE INDEX kinds_i_unique ON kinds (i)');
+    await fx.adapter.write((tx) => tx.upsertRows(kinds, [{ id: 1, i: 5, t: 'first' }]));
+    for (const rows of [[{ id: 2, i: 5, t: 'clash' }], [{ id: 3, i: 6, t: 'fine' }, { id: 2, i: 5, t: 'clash' }]]) {
+      await assert.rejects(fx.adapter.write((tx) => tx.upsertRows(kinds, rows)), (e: { code?: string }) => e.code === 'APPLY_FAILED');
+    }
+    // An upsert of the row with its own key still updates it in place.
+    await fx.adapter.write((tx) => tx.upsertRows(kinds, [{ id: 1, i: 5, t: 'again' }]));
+    const rows = await fx.adapter.read((tx) => tx.scanRows(kinds, null, 10));
+    assert.deepEqual(rows.map((r) => [r.id, r.i, r.t]), [[1, 5, 'again']]);
+  });
+
+  test(`${dialect}: a savepoint rolls back only its own part when the database refuses a change, and the transaction commits the rest`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    const kinds = tables.get('kinds')!;
+    const caught: string[] = [];
+    const inner = await fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'before', name: 'kept' });
+      // NOT NULL broken inside: only the savepoint's writes go.
+      await tx.savepoint(async () => {
+        await tx.upsertRow(parent, { id: 'sp1', name: 'gone' });
+        await tx.upsertRow(parent, { id: 'sp1-bad', name: null });
+      }).catch((e: { code?: string }) => caught.push(e.code ?? '?'));
+      // A foreign key broken inside (a child of a missing parent): refused inside, not at commit.
+      await tx.savepoint(() => tx.upsertRow(kinds, { id: 90, parent_id: 'no-such-parent' })).catch((e: { code?: string }) => caught.push(e.code ?? '?'));
+      // Nested: the inner one fails, the outer one keeps its own writes.
+      await tx.savepoint(async () => {
+        await tx.upsertRow(parent, { id: 'outer', name: 'kept' });
+        await tx.savepoint(() => tx.upsertRow(parent, { id: 'inner', name: null })).catch((e: { code?: string }) => caught.push(e.code ?? '?'));
+      });
+      // A savepoint that succeeds keeps its writes, and returns fn's value.
+      const v = await tx.savepoint(async () => {
+        await tx.upsertRow(kinds, { id: 91, parent_id: 'before' });
+        return 'value';
+      });
+      await tx.putMeta('parent', '["before"]', { exists: true, hlc: new HlcClock('n').tick(), colHlc: {} });
+      return v;
+    });
+    assert.equal(inner, 'value');
+    assert.deepEqual(caught, ['APPLY_FAILED', 'APPLY_FAILED', 'APPLY_FAILED']);
+    const rows = await fx.adapter.read(async (tx) => ({ parent: await tx.scanRows(parent, null, 100), kinds: await tx.scanRows(kinds, null, 100), meta: await tx.getMeta('parent', ['["before"]']) }));
+    assert.deepEqual(rows.parent.map((r) => r.id).sort(), ['before', 'outer']);
+    assert.deepEqual(rows.kinds.map((r) => [r.id, r.parent_id]), [[91, 'before']]);
+    assert.equal(rows.meta.size, 1);
+    assert.deepEqual(await capture(fx.adapter), [], 'writes in savepoints are the agent\'s, not captured');
+  });
+
+  test(`${dialect}: a savepoint checks a foreign key the transaction defers (a table Outpost created) inside it; outside one it is checked at commit`, async (t) => {
+    const { fx, tables } = await setup(t);
+    void tables;
+    const parent: TableSchema = {
+      name: 'sp_parent', direction: 'both', policy: 'merge', primaryKey: ['id'], foreignKeys: [],
+      columns: [{ name: 'id', type: 'VARCHAR(64)', kind: 'text', notNull: true, precision: 64 }, { name: 'name', type: 'TEXT', kind: 'text', notNull: false }],
+    };
+    const child: TableSchema = {
+      name: 'sp_child', direction: 'both', policy: 'merge', primaryKey: ['id'],
+      columns: [{ name: 'id', type: 'INTEGER', kind: 'integer', notNull: true }, { name: 'parent_id', type: 'VARCHAR(64)', kind: 'text', notNull: false, precision: 64 }],
+      foreignKeys: [{ columns: ['parent_id'], refTable: 'sp_parent', refColumns: ['id'] }],
+    };
+    await fx.adapter.createTable(parent);
+    await fx.adapter.createTable(child);
+    let code = '';
+    await fx.adapter.write(async (tx) => {
+      await tx.savepoint(() => tx.upsertRow(child, { id: 1, parent_id: 'missing' })).catch((e: { code?: string }) => (code = e.code ?? '?'));
+      // The transaction's own deferral is back after the savepoint: a child before its parent is fine at commit (MariaDB checks every statement).
+      if (fx.adapter.caps.deferrableForeignKeys) {
+        await tx.upsertRow(child, { id: 2, parent_id: 'late' });
+        await tx.upsertRow(parent, { id: 'late', name: 'parent after child' });
+      } else {
+        await tx.upsertRow(parent, { id: 'late', name: 'parent after child' });
+        await tx.upsertRow(child, { id: 2, parent_id: 'late' });
+      }
+    });
+    assert.equal(code, 'APPLY_FAILED');
+    assert.deepEqual((await fx.adapter.read((tx) => tx.scanRows(child, null, 10))).map((r) => r.id), [2]);
+  });
+
+  test(`${dialect}: a failure other than a constraint inside a savepoint fails the whole transaction`, async (t) => {
+    const { fx, tables } = await setup(t);
+    const parent = tables.get('parent')!;
+    await assert.rejects(fx.adapter.write(async (tx) => {
+      await tx.upsertRow(parent, { id: 'a', name: 'one' });
+      await tx.savepoint(async () => {
+        await tx.upsertRow(parent, { id: 'b', name: 'two' });
+        throw new Error('not a constraint');
+      }).catch((e: Error) => {
+        if (e.message !== 'not a constraint') throw e;
+        throw new Error('rethrown as it was');
+      });
+    }), /rethrown as it was/);
+    assert.equal((await fx.adapter.read((tx) => tx.scanRows(parent, null, 10))).length, 0);
+  });
+
+  test(`${dialect}: quarantine bookkeeping: entries kept, listed by status and origin, updated`, async (t) => {
+    const { fx } = await setup(t);
+    const change = JSON.stringify({ table: 'parent', pk: ['x'], op: 'I', hlc: new HlcClock('n').tick(), cols: { id: 'x', name: 'é ⚗️' } });
+    const ids = await fx.adapter.write(async (tx) => [
+      await tx.addQuarantine({ origin: 'node-a', table: 'parent', pk: '["x"]', op: 'I', change, code: 'APPLY_FAILED', message: 'unique ⚗️', hubId: null }, 1000),
+      await tx.addQuarantine({ origin: 'node-b', table: 'parent', pk: '["y"]', op: 'U', change, code: 'APPLY_FAILED', message: 'held', hubId: 42 }, 2000),
+    ]);
+    assert.ok(ids[1]! > ids[0]!);
+    await fx.adapter.write((tx) => tx.updateQuarantine(ids[1]!, { status: 'discarded', resolvedAt: 3000, resolvedBy: 'cli:me', attempts: 2 }));
+    const r = await fx.adapter.read(async (tx) => ({
+      open: await tx.listQuarantine({ status: 'open', limit: 10 }),
+      ofB: await tx.listQuarantine({ origin: 'node-b', limit: 10 }),
+      one: await tx.getQuarantine(ids[0]!),
+      none: await tx.getQuarantine(ids[1]! + 100),
+      counts: [await tx.countQuarantine(), await tx.countQuarantine('open'), await tx.countQuarantine('discarded')],
+    }));
+    assert.deepEqual(r.open.map((e) => e.id), [ids[0]]);
+    assert.deepEqual(r.one, { id: ids[0], at: 1000, origin: 'node-a', table: 'parent', pk: '["x"]', op: 'I', change, code: 'APPLY_FAILED', message: 'unique ⚗️', status: 'open', attempts: 1, resolvedAt: null, resolvedBy: null, hubId: null });
+    assert.deepEqual(r.ofB.map((e) => [e.status, e.attempts, e.resolvedAt, e.resolvedBy, e.hubId]), [['discarded', 2, 3000, 'cli:me', 42]]);
+    assert.equal(r.none, null);
+    assert.deepEqual(r.counts, [2, 1, 1]);
+  });
+
   test(`${dialect}: upserts insert or update in place, and applying a batch twice changes nothing more`, async (t) => {
     const { fx, tables } = await setup(t);
     const clock = new HlcClock('hub');

@@ -6,7 +6,7 @@ import { tempDir, oimsDatabase, rowsOf, hubApp, queryAll, hubWithLabs, OIMS_CONF
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { loadHubConfig } from '../../src/hub/config.ts';
 import { buildCatalogue } from '../../src/hub/catalogue.ts';
-import type { OutpostError } from '../../src/protocol/index.ts';
+import { retryQuarantined } from '../../src/hub/quarantine.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 
@@ -36,7 +36,7 @@ test('installing adds triggers and _outpost_* tables, leaves app columns alone, 
   assert.deepEqual(app.prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('items')").all(), columnsBefore);
   assert.deepEqual(capture().map((c) => [c.pk, c.op]), [1, 2, 3].map((n) => [JSON.stringify([ID(n)]), 'I']));
   const tables = (app.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '\\_outpost%' ESCAPE '\\' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-  assert.deepEqual(tables, ['_outpost_applying', '_outpost_capture', '_outpost_repairs', '_outpost_rows', '_outpost_state']);
+  assert.deepEqual(tables, ['_outpost_applying', '_outpost_capture', '_outpost_quarantine', '_outpost_repairs', '_outpost_rows', '_outpost_state']);
 });
 
 test('capture records inserts, updates of changed columns only, key changes and deletes; the agent\'s own writes are not captured', async (t) => {
@@ -86,7 +86,9 @@ test('only changed columns travel, and a local transaction reaches the hub in on
   assert.equal(last!.op, 'U');
   assert.deepEqual(JSON.parse(last!.cols), { quantity: 7 });
 
-  // The hub refuses the second row of a local transaction: nothing of it is applied, nothing is lost.
+  // The hub refuses the second row of a local transaction: that row is
+  // quarantined with the database's error, the rest applied (issue 6: a
+  // refused change never blocks the others), nothing is lost.
   const web = hubApp(hub);
   t.after(() => web.close());
   web.exec("CREATE TRIGGER no_big_moves BEFORE INSERT ON stock_movements WHEN NEW.delta > 100 BEGIN SELECT RAISE(ABORT, 'delta too large'); END");
@@ -94,11 +96,14 @@ test('only changed columns travel, and a local transaction reaches the hub in on
     a.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'crate', 500)").run(ID(2));
     a.app.prepare("INSERT INTO stock_movements (id, item_id, lab_id, delta, reason) VALUES ('m1', ?, 'lab-a', 500, 'delivery')").run(ID(2));
   })();
-  await assert.rejects(a.agent.sync(), (e: OutpostError) => e.code === 'APPLY_FAILED' && /delta too large/.test(e.message));
-  assert.equal(rowsOf(hub.dbPath, 'items').length, 1, 'the item of the refused transaction is not at the hub either');
-  assert.equal((await a.agent.status()).pending, 2, 'the lab keeps both changes');
+  assert.equal((await a.agent.sync()).quarantined, 1);
+  assert.equal(rowsOf(hub.dbPath, 'items').length, 2, 'the item of the transaction is applied');
+  assert.equal(rowsOf(hub.dbPath, 'stock_movements').length, 0);
+  assert.equal((await a.agent.status()).pending, 0, 'the hub acknowledged the group');
+  const [entry] = await hub.hub.db.read((tx) => tx.listQuarantine({ status: 'open', limit: 10 }));
+  assert.match(entry!.message, /delta too large/);
   web.exec('DROP TRIGGER no_big_moves');
-  await a.agent.sync();
+  assert.equal((await retryQuarantined(hub.hub, entry!.id, 'test', Date.now())).applied, true);
   assert.equal(rowsOf(hub.dbPath, 'items').length, 2);
   assert.equal(rowsOf(hub.dbPath, 'stock_movements').length, 1);
 });

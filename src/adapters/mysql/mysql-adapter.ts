@@ -3,6 +3,7 @@ import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
 import { RowStoreTx } from '../row-store-tx.ts';
+import { PLAIN_SAVEPOINTS } from '../savepoint.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './mysql-ddl.ts';
@@ -109,8 +110,9 @@ function runner(conn: () => Conn): SqlRunner {
 }
 
 /** A transaction on one MariaDB connection. */
-function mysqlTx(run: SqlRunner): Tx {
-  return new RowStoreTx(run, new MysqlRows(run), { intParam: 'CAST(? AS SIGNED)' });
+function mysqlTx(run: SqlRunner, write = false): Tx {
+  // InnoDB checks constraints per statement (per row): a savepoint needs nothing more.
+  return new RowStoreTx(run, new MysqlRows(run), { intParam: 'CAST(? AS SIGNED)' }, write ? PLAIN_SAVEPOINTS(translateError) : undefined);
 }
 
 export class MysqlAdapter implements Adapter {
@@ -244,7 +246,7 @@ export class MysqlAdapter implements Adapter {
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
       const conn = await this.#writerConn();
-      const tx = mysqlTx(runner(() => conn));
+      const tx = mysqlTx(runner(() => conn), true);
       const fkOff = opts.checkForeignKeys === false;
       let failed = false;
       try {
@@ -367,5 +369,7 @@ async function connect(t: MysqlTarget, multipleStatements = false): Promise<mysq
   const conn = await mysql.createConnection({ ...baseOptions(t), multipleStatements });
   await conn.query("SET time_zone = '+00:00'");
   await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+  // Strict: a value that does not fit fails (APPLY_FAILED, quarantined) rather than being cut or replaced by a default.
+  await conn.query("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')");
   return conn;
 }

@@ -1,4 +1,4 @@
-import { fromWire, pkKey, toWire, type ColumnSchema, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
+import { OutpostError, fromWire, pkKey, toWire, type ColumnSchema, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { canonicalValue, compactJson, decimalValue, isoDatetime } from '../canonical.ts';
 import type { SqlRunner } from '../sql-runner.ts';
@@ -136,13 +136,27 @@ export class MysqlRows {
     const names = Object.keys(rows[0]!);
     const cols = names.map((n) => this.#col(t, n));
     const rest = names.filter((n) => !t.primaryKey.includes(n));
-    const update = rest.length ? rest.map((c) => `${q(c)} = VALUES(${q(c)})`).join(', ') : `${q(t.primaryKey[0]!)} = ${q(t.primaryKey[0]!)}`;
+    // ON DUPLICATE KEY UPDATE fires on any unique index, not only the key:
+    // a new row whose values clash with a different row on another unique
+    // index would overwrite that row. The key columns are assigned first,
+    // to NULL where the row found is not the one with this key, so the
+    // statement fails (NOT NULL; the writer's session is strict) instead.
+    const guard = t.primaryKey.map((c) => `${q(c)} = IF(${q(c)} <=> VALUES(${q(c)}), ${q(c)}, NULL)`);
+    const update = [...guard, ...rest.map((c) => `${q(c)} = VALUES(${q(c)})`)].join(', ');
     const tuple = `(${names.map(() => '?').join(', ')})`;
     for (const part of chunks(rows, Math.max(1, Math.floor(PARAMS_PER_STATEMENT / names.length)))) {
-      await this.#db.run(
-        `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES ${part.map(() => tuple).join(', ')} ON DUPLICATE KEY UPDATE ${update}`,
-        part.flatMap((r) => names.map((n, i) => bindValue(cols[i], r[n] ?? null))),
-      );
+      try {
+        await this.#db.run(
+          `INSERT INTO ${q(t.name)} (${names.map(q).join(', ')}) VALUES ${part.map(() => tuple).join(', ')} ON DUPLICATE KEY UPDATE ${update}`,
+          part.flatMap((r) => names.map((n, i) => bindValue(cols[i], r[n] ?? null))),
+        );
+      } catch (e) {
+        const m = (e as { errno?: unknown; message?: unknown });
+        if (m.errno === 1048 && typeof m.message === 'string' && t.primaryKey.some((c) => m.message === `Column '${c}' cannot be null`)) {
+          throw new OutpostError('APPLY_FAILED', `the database refused a change: a row of ${t.name} has the same value as a different row on a unique index (Duplicate entry on a unique index other than the primary key)`, { constraint: 'ER_DUP_ENTRY' });
+        }
+        throw e;
+      }
     }
   }
 

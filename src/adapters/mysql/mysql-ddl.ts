@@ -19,6 +19,8 @@ const COMMON = [
   // One row that every write transaction locks first (FOR UPDATE): writers of all processes commit one at a time.
   `CREATE TABLE IF NOT EXISTS _outpost_lock (id INT NOT NULL PRIMARY KEY) ${TAIL}`,
   `INSERT IGNORE INTO _outpost_lock (id) VALUES (1)`,
+  // Changes that could not be applied, with their error (hub: from nodes; node: pulled ones, and its own the hub quarantined).
+  `CREATE TABLE IF NOT EXISTS _outpost_quarantine (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, at BIGINT NOT NULL, origin VARCHAR(191) NOT NULL, tbl VARCHAR(64) NOT NULL, pk TEXT NOT NULL, op CHAR(1) NOT NULL, body LONGTEXT NOT NULL, code VARCHAR(64) NOT NULL, message TEXT NOT NULL, status VARCHAR(16) NOT NULL DEFAULT 'open', attempts INT NOT NULL DEFAULT 1, resolved_at BIGINT, resolved_by VARCHAR(191), hub_id BIGINT, INDEX _outpost_quarantine_open (status, origin)) ${TAIL}`,
 ];
 
 /** Columns of `_outpost_conflicts` beyond the first ones (as on SQLite). */

@@ -3,6 +3,7 @@ import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
 import { RowStoreTx } from '../row-store-tx.ts';
+import { PLAIN_SAVEPOINTS, type SavepointDialect } from '../savepoint.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './postgres-ddl.ts';
@@ -80,9 +81,20 @@ function runner(db: pg.ClientBase): SqlRunner {
 }
 
 /** A transaction on one PostgreSQL client. */
-function pgTx(db: pg.ClientBase): Tx {
-  return new RowStoreTx(runner(db), new PgRows(db), { intParam: 'CAST(? AS BIGINT)', logArrays: true });
+function pgTx(db: pg.ClientBase, savepoints?: SavepointDialect): Tx {
+  return new RowStoreTx(runner(db), new PgRows(db), { intParam: 'CAST(? AS BIGINT)', logArrays: true }, savepoints);
 }
+
+/**
+ * Write transactions defer DEFERRABLE foreign keys to commit; a savepoint
+ * makes them immediate (checking what is pending from before, outside the
+ * savepoint), so a change that breaks one fails inside it, then defers them again.
+ */
+const savepointsOf = (description: string): SavepointDialect => ({
+  enter: ['SET CONSTRAINTS ALL IMMEDIATE'],
+  leave: ['SET CONSTRAINTS ALL DEFERRED'],
+  translate: (e) => translateError(e, description),
+});
 
 /** What a postgres:// URL names: the database, and the URL without credentials for messages. */
 export function parsePostgresUrl(url: string): { database: string; description: string } {
@@ -151,9 +163,11 @@ export class PostgresAdapter implements Adapter {
   readonly #writer: pg.Pool;
   readonly #lock = new Mutex();
   #schema = 'public';
+  readonly #savepoints: SavepointDialect;
 
   private constructor(url: string, description: string) {
     this.description = description;
+    this.#savepoints = savepointsOf(description);
     this.#readers = new pg.Pool(poolConfig(url, 4));
     this.#writer = new pg.Pool(poolConfig(url, 1));
     // An idle connection the server drops must not crash the process; the next use reconnects.
@@ -264,8 +278,9 @@ export class PostgresAdapter implements Adapter {
     // checkForeignKeys: false has nothing more to do: every write transaction
     // defers DEFERRABLE foreign keys to commit (those Outpost creates are);
     // NOT DEFERRABLE ones cannot be turned off without superuser rights.
-    void opts;
-    return this.#transaction(BEGIN_WRITE, (c) => fn(pgTx(c)));
+    // Without foreign-key checks (a snapshot page) a savepoint leaves the deferral alone.
+    const savepoints = opts.checkForeignKeys === false ? PLAIN_SAVEPOINTS(this.#savepoints.translate) : this.#savepoints;
+    return this.#transaction(BEGIN_WRITE, (c) => fn(pgTx(c, savepoints)));
   }
 
   #transaction<T>(begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {

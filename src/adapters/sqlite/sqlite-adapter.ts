@@ -5,6 +5,7 @@ import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
 import { OutpostError } from '../../protocol/index.ts';
 import { RowStoreTx } from '../row-store-tx.ts';
+import type { SavepointDialect } from '../savepoint.ts';
 import type { SqlRunner } from '../sql-runner.ts';
 import { Mutex } from '../mutex.ts';
 import { addColumnSql, bookkeepingDdl, createTableSql } from './sqlite-ddl.ts';
@@ -45,9 +46,21 @@ function openReader(path: string): Reader {
 }
 
 /** A transaction on one connection: the portable bookkeeping and this dialect's row store. */
-function sqliteTx(st: StatementCache): Tx {
-  return new RowStoreTx(runner(st), new SqliteRows(st));
+function sqliteTx(st: StatementCache, savepoints?: SavepointDialect): Tx {
+  return new RowStoreTx(runner(st), new SqliteRows(st), undefined, savepoints);
 }
+
+/**
+ * Write transactions defer foreign-key checks to commit; a savepoint checks
+ * them per statement instead, so a change that breaks one fails inside it.
+ * (Turning the deferral off forgets violations still pending from before
+ * the savepoint: Outpost opens savepoints before it writes synced rows.)
+ */
+const SAVEPOINTS: SavepointDialect = {
+  enter: ['PRAGMA defer_foreign_keys = OFF'],
+  leave: ['PRAGMA defer_foreign_keys = ON'],
+  translate: (e) => translateError(e),
+};
 
 function runner(st: StatementCache): SqlRunner {
   return {
@@ -91,7 +104,7 @@ export class SqliteAdapter implements Adapter {
     // for the write lock without blocking.
     this.#db.pragma('busy_timeout = 0');
     const st = new StatementCache(this.#db);
-    this.#writeTx = sqliteTx(st);
+    this.#writeTx = sqliteTx(st, SAVEPOINTS);
   }
 
   /** Run on the read-write connection, one at a time, with SQLite's errors translated. */

@@ -9,6 +9,9 @@ const COMMON = [
   `CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)`,
   `CREATE TABLE IF NOT EXISTS _outpost_capture (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, cols TEXT, ts INTEGER NOT NULL, hlc TEXT, seq INTEGER UNIQUE)`,
   `CREATE TABLE IF NOT EXISTS _outpost_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex INTEGER NOT NULL, hlc TEXT NOT NULL, col_hlc TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID`,
+  // Changes that could not be applied, with their error (hub: from nodes; node: pulled ones, and its own the hub quarantined).
+  `CREATE TABLE IF NOT EXISTS _outpost_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, origin TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, body TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', attempts INTEGER NOT NULL DEFAULT 1, resolved_at INTEGER, resolved_by TEXT, hub_id INTEGER)`,
+  `CREATE INDEX IF NOT EXISTS _outpost_quarantine_open ON _outpost_quarantine (status, origin)`,
 ];
 
 /** Columns of `_outpost_conflicts` beyond the first ones (see ARCHITECTURE.md, Bookkeeping tables). */
