@@ -37,6 +37,12 @@ export const hubConfigSchema = z
     /** seconds between checks for nullable columns added to synced tables (0: only at start, handshake after `outpost schema refresh`) */
     schemaRefreshSeconds: z.number().int().min(0).max(86_400).default(30),
     /**
+     * how far (seconds) a node's clock, and every stamp it pushes, may be
+     * ahead of the hub's wall clock; further ahead, its handshake and push are
+     * refused with CLOCK_AHEAD and change nothing (docs/security-input-clock.md)
+     */
+    maxClockAheadSeconds: z.number().int().min(1).max(365 * 86_400).default(300),
+    /**
      * how long the hub keeps what an offline node would need to catch up
      * incrementally: log entries and delete markers every node seen within
      * `horizonSeconds` has pulled past are purged every `purgeEverySeconds`

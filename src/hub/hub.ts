@@ -1,5 +1,5 @@
 import {
-  HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, pkKey,
+  HlcClock, OutpostError, PROTOCOL_VERSION, formatHlc, parseHlc, pkKey,
   type Change, type HandshakeRequest, type HandshakeResponse, type PullResponse,
   type KeyRange, type PushRequest, type PushResponse, type SnapshotLine, type TableSchema, type WireValue,
 } from '../protocol/index.ts';
@@ -171,6 +171,7 @@ export class Hub {
     if (req.protocol !== PROTOCOL_VERSION) {
       throw new OutpostError('PROTOCOL_MISMATCH', `the hub speaks protocol ${PROTOCOL_VERSION}, the node ${req.protocol}; upgrade the older side`, { hubProtocol: PROTOCOL_VERSION, nodeProtocol: req.protocol });
     }
+    if (req.clock) this.#checkAhead([req.clock], 'handshake');
     await this.#followSchema();
     // Website writes already made are stamped before the node's clock is
     // received, so that they order by when they were made (as on nodes).
@@ -198,6 +199,8 @@ export class Hub {
    */
   async push(node: NodeRecord, req: PushRequest): Promise<PushResponse> {
     for (const c of req.changes) validatePushedChange(c, this.catalogue.byName);
+    // Before anything is written: a stamp far ahead would win every later conflict.
+    this.#checkAhead(pushStamps(req), 'push');
     return this.db.write(async (tx) => {
       const current = await this.#node(tx, node.id);
       const reply = (extra: Partial<PushResponse>): PushResponse => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
@@ -398,6 +401,29 @@ export class Hub {
     }
   }
 
+  /**
+   * Refuse (CLOCK_AHEAD, nothing changed) stamps more than
+   * `maxClockAheadSeconds` ahead of the hub's wall clock: received, such a
+   * stamp would move the hub's clock and win every conflict until the world
+   * catches up with it. The node keeps its changes and, once its clock is
+   * right, re-stamps them (node/clock-rebase.ts).
+   */
+  #checkAhead(stamps: Iterable<string>, what: 'handshake' | 'push'): void {
+    const hubTimeMs = this.#now();
+    const maxAheadMs = this.config.maxClockAheadSeconds * 1000;
+    let worst: string | null = null;
+    for (const s of stamps) if (worst === null || s > worst) worst = s;
+    if (worst === null) return;
+    const nodeTimeMs = parseHlc(worst).wall;
+    if (nodeTimeMs - hubTimeMs <= maxAheadMs) return;
+    const aheadMs = nodeTimeMs - hubTimeMs;
+    throw new OutpostError(
+      'CLOCK_AHEAD',
+      `the node's ${what === 'handshake' ? 'clock' : 'stamps'} (${iso(nodeTimeMs)}) ${what === 'handshake' ? 'is' : 'are'} ${formatDuration(aheadMs)} ahead of the hub's (${iso(hubTimeMs)}); at most ${this.config.maxClockAheadSeconds} s are accepted. Nothing was applied and the node keeps its changes: set the lab machine's clock right (NTP), then sync again; the node re-stamps the changes it made while its clock was ahead`,
+      { nodeTime: iso(nodeTimeMs), hubTime: iso(hubTimeMs), nodeTimeMs, hubTimeMs, aheadMs, maxAheadMs, hubClock: this.clock.last, stamp: worst },
+    );
+  }
+
   async #node(tx: Tx, id: string): Promise<NodeRecord> {
     const n = await tx.nodeById(id);
     if (!n || n.revokedAt) throw new OutpostError('UNAUTHORIZED', 'the node credential is unknown or revoked');
@@ -511,6 +537,28 @@ export class Hub {
 }
 
 const SNAPSHOT_PAGE = 1000;
+
+/** Every stamp a push page carries: its clock, each change's stamp and column stamps. */
+function* pushStamps(req: PushRequest): Generator<string> {
+  yield req.clock;
+  for (const c of req.changes) {
+    yield c.hlc;
+    if (c.colHlc) for (const k of Object.keys(c.colHlc)) yield c.colHlc[k]!;
+  }
+}
+
+function iso(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86_400).toFixed(1)} days`;
+}
 
 /**
  * Whether the row's stamps name the node: a node's accepted insert gives the

@@ -1,4 +1,4 @@
-import { HlcClock, OutpostError, PROTOCOL_VERSION, type KeyRange, type TableSchema } from '../protocol/index.ts';
+import { HlcClock, OutpostError, PROTOCOL_VERSION, type HandshakeResponse, type KeyRange, type TableSchema } from '../protocol/index.ts';
 import { addedColumns, stampCaptured, type AddedColumns } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
@@ -10,6 +10,7 @@ import { retryPulledQuarantine } from './node-quarantine.ts';
 import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
 import { dropPurgedMarkers } from './purge-markers.ts';
+import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-rebase.ts';
 
 /** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -97,7 +98,7 @@ export class NodeAgent {
         await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
         await writeNodeState(tx, { clock: ctx.clock.last });
       });
-      const hs = await ctx.client.handshake({ protocol: PROTOCOL_VERSION, schemaVersion: state.schemaVersion, clock: ctx.clock.tick() });
+      const hs = await this.#handshake(ctx, state);
       ctx.clock.receive(hs.clock);
       let snapshotRows = 0;
       let cursor = state.cursor;
@@ -186,11 +187,41 @@ export class NodeAgent {
         await retryPulledQuarantine(this.db, ctx, Date.now(), started);
       }
       const summary: SyncSummary = { pushed, pulled: pull.pulled, conflicts, snapshotRows, cursor: pull.cursor, durationMs: Date.now() - started, quarantined };
-      await this.db.write((tx) => writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last }));
+      await this.db.write(async (tx) => {
+        await writeNodeState(tx, { lastSyncAt: Date.now(), lastError: null, clock: ctx.clock.last });
+        // Every stamp this node holds now was accepted by the hub: a rebase never goes below it.
+        await tx.setState(CLOCK_OK, ctx.clock.last);
+      });
       return summary;
     } catch (e) {
       await this.db.write((tx) => writeNodeState(tx, { lastError: (e as Error).message, clock: ctx.clock.last })).catch(() => undefined);
       throw e;
+    }
+  }
+
+  /**
+   * The handshake. Refused with CLOCK_AHEAD: if this machine's clock is still
+   * too far ahead of the hub's, the error stands (its size kept for the
+   * rebase) and nothing else happens; if the clock is right again, the
+   * stamps the node gave while it was wrong are replaced (clock-rebase.ts)
+   * and the handshake is sent once more.
+   */
+  async #handshake(ctx: NodeContext, state: NodeState): Promise<HandshakeResponse> {
+    const send = (): Promise<HandshakeResponse> => ctx.client.handshake({ protocol: PROTOCOL_VERSION, schemaVersion: state.schemaVersion, clock: ctx.clock.tick() });
+    try {
+      return await send();
+    } catch (e) {
+      const hub = e instanceof OutpostError && e.code === 'CLOCK_AHEAD' ? clockAheadDetails(e) : null;
+      if (!hub) throw e;
+      const now = this.#opts.now ?? Date.now;
+      const skew = now() - hub.hubTimeMs;
+      if (skew > hub.maxAheadMs) {
+        await this.db.write((tx) => recordSkew(tx, skew));
+        const pending = (await this.db.read((tx) => tx.captureStats())).count;
+        throw new OutpostError('CLOCK_AHEAD', `this machine's clock (${new Date(now()).toISOString()}) is ${Math.round(skew / 1000)} s ahead of the hub's (${new Date(hub.hubTimeMs).toISOString()}); the hub accepts at most ${hub.maxAheadMs / 1000} s. Set the clock right (NTP) and sync again; nothing was sent, the ${pending} pending change(s) are kept and will be re-stamped then`, { ...(e as OutpostError).details });
+      }
+      await rebaseClock(ctx, state.acked, hub, now);
+      return send();
     }
   }
 

@@ -226,7 +226,9 @@ function problemError(status: number, text: string): OutpostError {
     /* not a problem document */
   }
   const code: ErrorCode = problem.code && problem.code in ERROR_CODES ? (problem.code as ErrorCode) : status >= 500 ? 'HUB_ERROR' : 'BAD_REQUEST';
-  return new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${status}`}`, { status });
+  // The problem's context members (e.g. CLOCK_AHEAD's hubTimeMs) travel on as details.
+  const { type: _t, title: _ti, code: _c, detail: _d, status: _s, ...context } = problem as Record<string, unknown>;
+  return new OutpostError(code, `hub: ${problem.detail ?? `HTTP ${status}`}`, { ...context, status });
 }
 
 /** How far (bytes of decoded body) the snapshot stream is read ahead of the lines the node has taken. */

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   KEY_COLLISION: { status: 409, title: 'A new row from a node has the key of a different row the hub already has' },
   CURSOR_EXPIRED: { status: 410, title: "The hub has purged the change log entries after the node's cursor" },
   KEY_OUT_OF_RANGE: { status: 409, title: "A new row's generated key is outside the node's key range" },
+  CLOCK_AHEAD: { status: 409, title: "The node's clock is too far ahead of the hub's" },
   CONFIG_INVALID: { status: 500, title: 'The hub configuration is invalid' },
   DB_URL_INVALID: { status: 500, title: 'The database URL is not understood' },
   DB_UNREACHABLE: { status: 503, title: 'The database server could not be reached or refused the login' },

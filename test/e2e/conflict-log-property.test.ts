@@ -44,7 +44,7 @@ test('property: concurrent writes on 3–5 labs and the website under merge, lww
         try {
           const names = Array.from({ length: count }, (_, i) => `lab-${i + 1}`);
           const { hub, labs } = await hubWithLabs(scope, names, {
-            hub: { config: { tables: { labs: { direction: 'down', policy: 'merge' }, categories: { direction: 'down', policy: 'merge' }, items: { direction: 'both', policy }, stock_movements: { direction: 'up', policy: 'merge' } } } },
+            hub: { config: { maxClockAheadSeconds: 2 * 86_400, tables: { labs: { direction: 'down', policy: 'merge' }, categories: { direction: 'down', policy: 'merge' }, items: { direction: 'both', policy }, stock_movements: { direction: 'up', policy: 'merge' } } } },
             lab: (name) => ({ now: () => Date.now() + skews[names.indexOf(name)]! }),
           });
           const web = hubApp(hub);

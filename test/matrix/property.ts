@@ -56,7 +56,7 @@ export function matrixProperty(hubDialect: DialectName, labDialects: [DialectNam
         const scope: { after: (fn: () => unknown) => void; fns: (() => unknown)[] } = { fns: [], after(fn) { this.fns.push(fn); } };
         try {
           const dir = tempDir(scope);
-          const hub = await startMatrixHub(scope, hubDialect, dir, { config: { limits: { pullPage, bodyBytes: 16 * 1024 * 1024 } } });
+          const hub = await startMatrixHub(scope, hubDialect, dir, { config: { maxClockAheadSeconds: 2 * 86_400, limits: { pullPage, bodyBytes: 16 * 1024 * 1024 } } });
           const labs = [];
           for (let i = 0; i < 3; i++) labs.push(await joinMatrixLab(scope, hub, labDialects[i]!, dir, LABS[i]!, { now: () => Date.now() + skews[i]! }));
           const replicas = [hub.web, ...labs.map((l) => l.app)];

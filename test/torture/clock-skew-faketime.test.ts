@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { oimsDatabase, tempDir } from '../helpers/fixtures.ts';
+import { OIMS_CONFIG, oimsDatabase, tempDir } from '../helpers/fixtures.ts';
 import { canonicalRows } from '../helpers/replicas.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
 import { HubProcess, cannot, faketimeEnv, joinLab, outpostOk, query, skipBecause, type Env } from './processes-kit.ts';
@@ -30,7 +31,10 @@ test('labs a day ahead and a day behind: edits converge, and an edit made after 
 
   const dir = tempDir(t, 'outpost-skew-');
   const hubPath = oimsDatabase(join(dir, 'hub.db'));
-  const hub = await HubProcess.start(hubPath);
+  // The lab runs a day ahead: the hub is told to accept that (its CLOCK_AHEAD bound is tested in test/e2e/clock-ahead.test.ts).
+  const config = join(dir, 'outpost.config.json');
+  writeFileSync(config, JSON.stringify({ ...(JSON.parse(readFileSync(OIMS_CONFIG, 'utf8')) as object), maxClockAheadSeconds: 2 * 86_400 }));
+  const hub = await HubProcess.start(hubPath, { config });
   t.after(() => hub.kill());
   const lab = async (name: string, env: Env): Promise<Lab> => {
     const path = join(dir, `${name}.db`);

@@ -46,6 +46,8 @@ export function tortureConfig(spec: Pick<WorldSpec, 'policy' | 'pullPage'>): Hub
     },
     limits: { pullPage: spec.pullPage, bodyBytes: 16 * 1024 * 1024 },
     schemaRefreshSeconds: 0,
+    // Labs run up to a day ahead of the hub (the suite tests skew, not the CLOCK_AHEAD bound).
+    maxClockAheadSeconds: 2 * 86_400,
     // A day: runs jump the clock past it, so that labs away that long expire and purges remove what others pulled.
     retention: { horizonSeconds: RETENTION_HOURS * 3600, purgeEverySeconds: 0 },
   });
