@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import compress from '@fastify/compress';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
@@ -32,7 +32,11 @@ declare module 'fastify' {
 
 /** The hub's HTTP API (protocol v1, docs/protocol.md). */
 export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<FastifyInstance> {
-  const base = { bodyLimit: hub.config.limits.bodyBytes };
+  const base = {
+    bodyLimit: hub.config.limits.bodyBytes,
+    // Errors Fastify raises before routing (a URL that is not valid percent-encoding) are problems too.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => void sendProblem(reply, asOutpostError(err)),
+  };
   const app: FastifyInstance = opts.logger
     ? (Fastify({ ...base, loggerInstance: opts.logger }) as unknown as FastifyInstance)
     : Fastify({ ...base, logger: false });
