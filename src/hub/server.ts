@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
-  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, handshakeRequestSchema, joinRequestSchema, parsePushRequest,
+  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, isReservedKey, handshakeRequestSchema, joinRequestSchema, parsePushRequest,
   verifyFetchRequestSchema, verifyRowsRequestSchema, verifySumsRequestSchema,
 } from '../protocol/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
@@ -77,6 +77,14 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     return sendProblem(reply, e);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new OutpostError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+
+  // Query parameters are records from the request too: prototype keys are refused on every route.
+  app.addHook('preHandler', async (req) => {
+    const q = req.query;
+    if (q && typeof q === 'object') {
+      for (const k of Object.keys(q)) if (isReservedKey(k) || isReservedKey(k.replace(/\[.*$/, ''))) throw new OutpostError('BAD_REQUEST', `query parameter ${JSON.stringify(k.slice(0, 40))} is reserved`);
+    }
+  });
 
   const admin = adminGuard(opts.adminToken);
   registerConflictRoutes(app, hub, admin);

@@ -1,4 +1,4 @@
-import { OutpostError, columnPolicy, type Change, type ColumnSchema, type TableSchema, type WireValue } from '../protocol/index.ts';
+import { OutpostError, columnPolicy, isReservedKey, type Change, type ColumnSchema, type TableSchema, type WireValue } from '../protocol/index.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DECIMAL = /^-?\d{1,40}(\.\d{1,40})?$/;
@@ -15,6 +15,11 @@ export function validatePushedChange(change: Change, catalogue: ReadonlyMap<stri
     throw new OutpostError('TABLE_READ_ONLY', `table ${table.name} is read-only on nodes (direction down)`, { table: table.name });
   }
   const where = { table: table.name, pk: change.pk };
+  for (const rec of [change.cols, change.colHlc, change.deltas]) {
+    for (const k of Object.keys(rec ?? {})) {
+      if (isReservedKey(k)) throw new OutpostError('VALIDATION_FAILED', `${JSON.stringify(k)} is a reserved key, never a column`, { ...where, column: k });
+    }
+  }
   if (change.restate) throw new OutpostError('VALIDATION_FAILED', 'restate marks the hub\'s own restatements; a node cannot send one', where);
   if (change.pk.length !== table.primaryKey.length) {
     throw new OutpostError('BAD_KEY', `table ${table.name} has a key of ${table.primaryKey.length} column(s) (${table.primaryKey.join(', ')}), the change has ${change.pk.length}`, where);

@@ -38,3 +38,15 @@ export function fromWire(v: WireValue): DbValue {
 export function pkKey(pk: readonly WireValue[]): string {
   return JSON.stringify(pk);
 }
+
+/**
+ * Keys that name an object's prototype machinery. A record key from a
+ * request (a column of `cols`, `colHlc`, `deltas`, an admin's `set`, a
+ * query parameter) is never one of them, and no synced table or column may
+ * be named so, so such a key can never reach an object used as a map.
+ */
+export const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+export function isReservedKey(k: string): boolean {
+  return RESERVED_KEYS.has(k);
+}

@@ -51,3 +51,23 @@ test('a URL that is not valid percent-encoding is a BAD_REQUEST problem (was Fas
     ['bad escape under a route', { method: 'GET', url: '/v1/pull/%E0%A4%A', auth: 'node' }, 400, 'BAD_REQUEST'],
   ]);
 });
+
+test('prototype keys (__proto__, constructor, prototype) are refused wherever a record key comes from a request', async (t) => {
+  const { app, token, clock } = await hub(t);
+  const id = '00000000-0000-4000-8000-000000000001';
+  const push = (change: string): string => `{"from":0,"to":1,"page":0,"pages":1,"cursor":0,"clock":"${clock}","changes":[${change}]}`;
+  const upd = (extra: string): string => `{"table":"items","pk":["${id}"],"op":"U","hlc":"${clock}",${extra}}`;
+  const cases: Case[] = [];
+  for (const k of ['__proto__', 'constructor', 'prototype']) {
+    const code = k === '__proto__' ? 'INVALID_JSON' : 'VALIDATION_FAILED'; // Fastify's parser refuses __proto__ before any code of ours
+    cases.push(
+      [`${k} in cols`, { method: 'POST', url: '/v1/push', auth: 'node', body: push(upd(`"cols":{"${k}":"x"}`)) }, 400, code],
+      [`${k} in colHlc`, { method: 'POST', url: '/v1/push', auth: 'node', body: push(upd(`"cols":{"name":"x"},"colHlc":{"${k}":"${clock}"}`)) }, 400, code],
+      [`${k} in deltas`, { method: 'POST', url: '/v1/push', auth: 'node', body: push(upd(`"deltas":{"${k}":1}`)) }, 400, code],
+      [`${k} as a query parameter of pull`, { method: 'GET', url: `/v1/pull?${k}=1`, auth: 'node' }, 400, 'BAD_REQUEST'],
+      [`${k}[status] as a query parameter of the admin API`, { method: 'GET', url: `/v1/admin/quarantine?${k}[status]=open`, auth: 'admin' }, 400, 'BAD_REQUEST'],
+      [`${k} as a query parameter of the conflict list`, { method: 'GET', url: `/v1/admin/conflicts?${k}=open`, auth: 'admin' }, 400, 'BAD_REQUEST'],
+    );
+  }
+  await check(app, token, cases);
+});
