@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { hubLogger } from '../hub/logger.ts';
 import { openAdapter } from '../adapters/open.ts';
 import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
@@ -32,7 +33,8 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
     // inventory schema (so `npm start` works with nothing else installed).
     await db.execScript(readFileSync(join(PACKAGE_ROOT, `examples/oims/schema.${db.dialect}.sql`), 'utf8'));
   }
-  const logger = pino({ level: process.env.OUTPOST_LOG_LEVEL ?? 'info' }, pino.destination(2));
+  // Credentials (tokens, enrollment codes) are redacted wherever a log line could carry them.
+  const logger = hubLogger(pino.destination(2), process.env.OUTPOST_LOG_LEVEL ?? 'info');
   const hub = await Hub.open(db, config);
   const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined });
   try {
