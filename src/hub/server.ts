@@ -22,7 +22,12 @@ export interface ServerOptions {
   logger?: Logger | false;
   /** the admin API's bearer token (`OUTPOST_ADMIN_TOKEN`); absent: the admin API answers ADMIN_DISABLED */
   adminToken?: string;
+  /** serve HTTPS (TLS 1.2 or newer) with this certificate (chain) and private key, PEM */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
+
+/** The oldest TLS version the hub accepts. */
+export const HUB_TLS_MIN_VERSION = 'TLSv1.2';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -32,10 +37,13 @@ declare module 'fastify' {
 
 /** The hub's HTTP API (protocol v1, docs/protocol.md). */
 export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<FastifyInstance> {
-  const base = { bodyLimit: hub.config.limits.bodyBytes };
+  const base = {
+    bodyLimit: hub.config.limits.bodyBytes,
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: HUB_TLS_MIN_VERSION } as const } : {}),
+  };
   const app: FastifyInstance = opts.logger
     ? (Fastify({ ...base, loggerInstance: opts.logger }) as unknown as FastifyInstance)
-    : Fastify({ ...base, logger: false });
+    : (Fastify({ ...base, logger: false }) as unknown as FastifyInstance);
 
   // Replies are gzip'd when the peer accepts it; nodes send gzip bodies, which
   // are inflated as they stream in, and the body limit counts the inflated

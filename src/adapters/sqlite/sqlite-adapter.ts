@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import Database from 'better-sqlite3-multiple-ciphers';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
@@ -21,9 +21,33 @@ const CAPS: AdapterCapabilities = Object.freeze({
   transactionalDdl: true,
 });
 
+export interface SqliteOptions {
+  /**
+   * The passphrase of an encrypted file (SQLCipher 4 format). A file that
+   * does not exist yet is created encrypted with it.
+   */
+  key?: string;
+}
+
+/**
+ * Encryption at rest: SQLite3MultipleCiphers' SQLCipher 4 scheme (AES-256
+ * pages, HMAC-SHA512, PBKDF2-SHA512 with 256,000 iterations), so that any
+ * SQLCipher 4 build opens the file with `PRAGMA key = 'passphrase'`. Pages are
+ * encrypted in the database and in the WAL; temporary tables and sort files
+ * are kept in memory. The key is given hex-encoded, so no passphrase needs
+ * quoting in SQL (SQLCipher derives the same key from it).
+ */
+function applyKey(db: Database.Database, key: string): void {
+  db.pragma("cipher = 'sqlcipher'");
+  db.pragma('legacy = 4');
+  db.pragma(`hexkey = '${Buffer.from(key, 'utf8').toString('hex')}'`);
+  db.pragma('temp_store = MEMORY');
+}
+
 /** Connection settings that let the lab app and the agent share one file (HARD-PARTS §6). */
-function openConnection(path: string, readonly: boolean): Database.Database {
+function openConnection(path: string, readonly: boolean, key: string | undefined): Database.Database {
   const db = new Database(path, { readonly, fileMustExist: readonly });
+  if (key !== undefined) applyKey(db, key);
   db.pragma('busy_timeout = 5000');
   if (!readonly) {
     db.pragma('journal_mode = WAL');
@@ -39,8 +63,8 @@ interface Reader {
   tx: Tx;
 }
 
-function openReader(path: string): Reader {
-  const db = openConnection(path, true);
+function openReader(path: string, key: string | undefined): Reader {
+  const db = openConnection(path, true, key);
   const st = new StatementCache(db);
   return { db, tx: sqliteTx(st) };
 }
@@ -86,16 +110,30 @@ export class SqliteAdapter implements Adapter {
   readonly #lock = new Mutex();
   /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
   readonly #readers: Reader[] = [];
+  readonly #key: string | undefined;
   #closed = false;
 
-  constructor(path: string) {
+  constructor(path: string, opts: SqliteOptions = {}) {
     this.path = resolve(path);
     this.description = `sqlite:${path}`;
+    this.#key = opts.key;
+    const kind = fileKind(this.path);
+    if (kind === 'other' && opts.key === undefined) {
+      throw new OutpostError('DB_KEY_INVALID', `${this.description} is encrypted (or is not a SQLite database): give its key with OUTPOST_DB_KEY or --db-key-file`);
+    }
+    if (kind === 'plain' && opts.key !== undefined) {
+      throw new OutpostError('DB_KEY_INVALID', `${this.description} is not encrypted, but a key was given; Outpost does not encrypt an existing file in place (see docs/security-transport-storage.md), so open it without OUTPOST_DB_KEY or --db-key-file`);
+    }
     mkdirSync(dirname(this.path), { recursive: true });
     try {
-      this.#db = openConnection(this.path, false);
+      this.#db = openConnection(this.path, false, this.#key);
       this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
     } catch (e) {
+      if ((e as { code?: unknown }).code === 'SQLITE_NOTADB') {
+        throw new OutpostError('DB_KEY_INVALID', opts.key === undefined
+          ? `${this.description} is not a SQLite database, or is encrypted: give its key with OUTPOST_DB_KEY or --db-key-file`
+          : `the key does not open ${this.description}: it is the wrong key, or the file is not an Outpost-encrypted SQLite database`);
+      }
       throw translateError(e);
     }
     // From here on the writer never waits inside SQLite (a busy wait there
@@ -230,7 +268,7 @@ export class SqliteAdapter implements Adapter {
 
   async read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('the database is closed');
-    const r = this.#readers.pop() ?? openReader(this.path);
+    const r = this.#readers.pop() ?? openReader(this.path, this.#key);
     r.db.exec('BEGIN');
     try {
       // The first read fixes the snapshot the whole transaction sees.
@@ -249,6 +287,27 @@ export class SqliteAdapter implements Adapter {
       for (const r of this.#readers.splice(0)) r.db.close();
       this.#db.close();
     });
+  }
+}
+
+/** The first 16 bytes of every unencrypted SQLite 3 file; an encrypted one starts with its random salt. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** 'none': no file yet, or an empty one (SQLite writes the header with the first table); 'plain': a SQLite file; 'other': anything else, such as an encrypted one. */
+function fileKind(path: string): 'none' | 'plain' | 'other' {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return 'none'; // missing (or unreadable: SQLite reports that as it opens it)
+  }
+  try {
+    const head = Buffer.alloc(16);
+    const n = readSync(fd, head, 0, 16, 0);
+    if (n === 0) return 'none';
+    return n === 16 && head.equals(SQLITE_HEADER) ? 'plain' : 'other';
+  } finally {
+    closeSync(fd);
   }
 }
 
