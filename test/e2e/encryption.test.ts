@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import Cipher from 'better-sqlite3-multiple-ciphers';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { openAdapter } from '../../src/adapters/open.ts';
@@ -77,7 +78,8 @@ test('an encrypted lab: join creates it encrypted, rows sync both ways, and no p
   const s = await agent.sync();
   assert.equal(s.pushed, 50);
   // Rows from the hub arrive encrypted too.
-  const web = new Cipher(hub.dbPath);
+  // The website on the plain hub file: the stock driver, as Outpost's adapter uses for plain files (one SQLite copy per file in a process).
+  const web = new Database(hub.dbPath);
   web.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES ('a0000000-0000-4000-8000-0000000000ff', 'lab-c', ?, 1)").run(`${MARKER} from the website`);
   web.close();
   assert.equal((await agent.sync()).pulled, 1);
@@ -112,7 +114,7 @@ test('an encrypted lab: join creates it encrypted, rows sync both ways, and no p
 test('keys and files that do not fit: a key for a plain file, a key for a server URL, an empty database is never made in place', async (t) => {
   const dir = tempDir(t);
   const plain = join(dir, 'plain.db');
-  const p = new Cipher(plain);
+  const p = new Database(plain);
   p.exec("CREATE TABLE t (x TEXT); INSERT INTO t VALUES ('hello')");
   p.close();
   const before = sha(plain);
@@ -126,6 +128,15 @@ test('keys and files that do not fit: a key for a plain file, a key for a server
   assert.equal(readFileSync(junk, 'utf8'), 'this is not a database, just some text long enough');
   await assert.rejects(openAdapter('mysql://root@127.0.0.1:3306/x', { key: KEY }), rejectsWith('DB_KEY_INVALID', /only for SQLite files/));
   await assert.rejects(openAdapter('postgres://postgres@127.0.0.1:5432/x', { key: KEY }), rejectsWith('DB_KEY_INVALID', /only for SQLite files/));
+  // A file the app encrypted with SQLCipher's own `PRAGMA key` opens with the same passphrase (same key derivation).
+  const byApp = join(dir, 'by-app.db');
+  const a = appConnection(byApp, KEY);
+  a.exec(`CREATE TABLE made_by_app (x TEXT); INSERT INTO made_by_app VALUES ('${MARKER}')`);
+  a.close();
+  const opened = new SqliteAdapter(byApp, { key: KEY });
+  t.after(() => opened.close());
+  assert.deepEqual((await opened.introspect()).map((x) => x.name), ['made_by_app']);
+  assert.deepEqual(scan(dir, 'by-app.db', [MARKER]).found, []);
   // Unencrypted files open as before, with no key.
   const ok = new SqliteAdapter(plain);
   t.after(() => ok.close());

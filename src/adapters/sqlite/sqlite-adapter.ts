@@ -1,4 +1,6 @@
-import Database from 'better-sqlite3-multiple-ciphers';
+import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
@@ -31,22 +33,51 @@ export interface SqliteOptions {
 
 /**
  * Encryption at rest: SQLite3MultipleCiphers' SQLCipher 4 scheme (AES-256
- * pages, HMAC-SHA512, PBKDF2-SHA512 with 256,000 iterations), so that any
- * SQLCipher 4 build opens the file with `PRAGMA key = 'passphrase'`. Pages are
- * encrypted in the database and in the WAL; temporary tables and sort files
- * are kept in memory. The key is given hex-encoded, so no passphrase needs
- * quoting in SQL (SQLCipher derives the same key from it).
+ * pages, HMAC-SHA512, PBKDF2-HMAC-SHA512 with 256,000 iterations), so that
+ * any SQLCipher 4 build opens the file with `PRAGMA key = 'passphrase'`.
+ * Pages are encrypted in the database and in the WAL; temporary tables and
+ * sort files are kept in memory.
+ *
+ * The passphrase is stretched once per adapter, here, with the file's salt
+ * (its first 16 bytes; a new file gets a random one), and every connection
+ * is given the derived key with that salt as SQLCipher's raw key
+ * (`x'key salt'`): SQLite would otherwise repeat the 256,000 iterations for
+ * each reader connection it opens (0.25–0.8 s each here). The key is the one
+ * `PRAGMA key = 'passphrase'` derives from the same salt.
  */
-function applyKey(db: Database.Database, key: string): void {
+function sqlcipherRawKey(passphrase: string, salt: Buffer): string {
+  const key = pbkdf2Sync(Buffer.from(passphrase, 'utf8'), salt, 256_000, 32, 'sha512');
+  return `x'${key.toString('hex')}${salt.toString('hex')}'`;
+}
+
+/**
+ * The driver of encrypted files: better-sqlite3-multiple-ciphers (SQLite
+ * with SQLite3MultipleCiphers, better-sqlite3's API), loaded the first time
+ * an encrypted file is opened. Plain files keep the stock better-sqlite3, so
+ * that an app that opens the same plain file with better-sqlite3 in the same
+ * process (the agent embedded in the lab app; the tests) shares one copy of
+ * SQLite with Outpost: two copies in one process lose each other's POSIX
+ * locks when either closes the file (sqlite.org/howtocorrupt.html, 2.2.1).
+ * An app that opens an encrypted file uses the cipher build, and so shares
+ * this one.
+ */
+let cipherDriver: typeof Database | undefined;
+function cipherDatabase(): typeof Database {
+  cipherDriver ??= createRequire(import.meta.url)('better-sqlite3-multiple-ciphers') as typeof Database;
+  return cipherDriver;
+}
+
+function applyKey(db: Database.Database, rawKey: string): void {
   db.pragma("cipher = 'sqlcipher'");
   db.pragma('legacy = 4');
-  db.pragma(`hexkey = '${Buffer.from(key, 'utf8').toString('hex')}'`);
+  db.pragma(`key = "${rawKey}"`);
   db.pragma('temp_store = MEMORY');
 }
 
 /** Connection settings that let the lab app and the agent share one file (HARD-PARTS §6). */
 function openConnection(path: string, readonly: boolean, key: string | undefined): Database.Database {
-  const db = new Database(path, { readonly, fileMustExist: readonly });
+  const Driver = key === undefined ? Database : cipherDatabase();
+  const db = new Driver(path, { readonly, fileMustExist: readonly });
   if (key !== undefined) applyKey(db, key);
   db.pragma('busy_timeout = 5000');
   if (!readonly) {
@@ -110,20 +141,22 @@ export class SqliteAdapter implements Adapter {
   readonly #lock = new Mutex();
   /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
   readonly #readers: Reader[] = [];
+  /** SQLCipher's raw key (derived key and salt, hex) of an encrypted file */
   readonly #key: string | undefined;
   #closed = false;
 
   constructor(path: string, opts: SqliteOptions = {}) {
     this.path = resolve(path);
     this.description = `sqlite:${path}`;
-    this.#key = opts.key;
-    const kind = fileKind(this.path);
+    const { kind, head } = fileKind(this.path);
     if (kind === 'other' && opts.key === undefined) {
       throw new OutpostError('DB_KEY_INVALID', `${this.description} is encrypted (or is not a SQLite database): give its key with OUTPOST_DB_KEY or --db-key-file`);
     }
     if (kind === 'plain' && opts.key !== undefined) {
       throw new OutpostError('DB_KEY_INVALID', `${this.description} is not encrypted, but a key was given; Outpost does not encrypt an existing file in place (see docs/security-transport-storage.md), so open it without OUTPOST_DB_KEY or --db-key-file`);
     }
+    // The salt of an encrypted file is its first 16 bytes; a new file gets a random one.
+    if (opts.key !== undefined) this.#key = sqlcipherRawKey(opts.key, kind === 'other' ? head : randomBytes(16));
     mkdirSync(dirname(this.path), { recursive: true });
     try {
       this.#db = openConnection(this.path, false, this.#key);
@@ -294,18 +327,18 @@ export class SqliteAdapter implements Adapter {
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
 
 /** 'none': no file yet, or an empty one (SQLite writes the header with the first table); 'plain': a SQLite file; 'other': anything else, such as an encrypted one. */
-function fileKind(path: string): 'none' | 'plain' | 'other' {
+function fileKind(path: string): { kind: 'none' | 'plain' | 'other'; head: Buffer } {
+  const head = Buffer.alloc(16);
   let fd: number;
   try {
     fd = openSync(path, 'r');
   } catch {
-    return 'none'; // missing (or unreadable: SQLite reports that as it opens it)
+    return { kind: 'none', head }; // missing (or unreadable: SQLite reports that as it opens it)
   }
   try {
-    const head = Buffer.alloc(16);
     const n = readSync(fd, head, 0, 16, 0);
-    if (n === 0) return 'none';
-    return n === 16 && head.equals(SQLITE_HEADER) ? 'plain' : 'other';
+    if (n === 0) return { kind: 'none', head };
+    return { kind: n === 16 && head.equals(SQLITE_HEADER) ? 'plain' : 'other', head };
   } finally {
     closeSync(fd);
   }

@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3';
 import { fromWire, pkKey, toWire, type DbValue, type TableSchema, type WireValue } from '../../protocol/index.ts';
 import type { RowMeta, RowValues } from '../../engine/index.ts';
 import { quoteSqlite as q } from './sqlite-quote.ts';

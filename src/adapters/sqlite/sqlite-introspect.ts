@@ -1,4 +1,4 @@
-import type Database from 'better-sqlite3-multiple-ciphers';
+import type Database from 'better-sqlite3';
 import type { ColumnKind, ColumnSchema } from '../../protocol/index.ts';
 import type { IntrospectedTable } from '../adapter.ts';
 import { quoteSqlite } from './sqlite-quote.ts';
