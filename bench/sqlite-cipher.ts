@@ -6,7 +6,7 @@
  *
  *   node --import tsx bench/sqlite-cipher.ts [rows] [runs]
  *
- * Prints, per driver and mode: the median over runs of the time to open a
+ * Runs are interleaved. Prints, per driver and mode: the median over runs of the time to open a
  * connection and read the schema (with a key: the PBKDF2 key derivation),
  * to insert `rows` OIMS-like rows in transactions of 500, to read them all back,
  * and to update them in one transaction.
@@ -77,9 +77,12 @@ const versions = {
 console.log(`${rows} rows, median of ${runs} runs; SQLite ${versions.stock} (better-sqlite3), ${versions.cipher} (better-sqlite3-multiple-ciphers)`);
 console.log('| driver, file | open (ms) | insert (ms) | rows/s | read all (ms) | update all (ms) |');
 console.log('| --- | --- | --- | --- | --- | --- |');
-for (const kind of ['stock', 'cipher', 'encrypted']) {
-  const res: Record<string, number>[] = [];
-  for (let r = 0; r < runs; r++) res.push(once(kind));
+// Interleaved, so that a load change on a shared machine hits every kind alike.
+const KINDS = ['stock', 'cipher', 'encrypted'];
+const results = new Map<string, Record<string, number>[]>(KINDS.map((k) => [k, []]));
+for (let r = 0; r < runs; r++) for (const kind of KINDS) results.get(kind)!.push(once(kind));
+for (const kind of KINDS) {
+  const res = results.get(kind)!;
   const m = (k: string): number => median(res.map((x) => x[k]!));
   const label = kind === 'stock' ? 'better-sqlite3, plain' : kind === 'cipher' ? 'multiple-ciphers, plain' : 'multiple-ciphers, SQLCipher 4';
   console.log(`| ${label} | ${m('open').toFixed(1)} | ${m('insert').toFixed(0)} | ${Math.round(rows / (m('insert') / 1000))} | ${m('readAll').toFixed(0)} | ${m('updateAll').toFixed(0)} |`);
