@@ -165,7 +165,7 @@ export class HubClient {
         const tls = tlsError(this.baseUrl, code, (e as Error).message, this.#ca !== undefined);
         if (tls) throw tls;
         const why = signal.aborted && signal.reason instanceof Error ? signal.reason.message : code || (e as Error).message;
-        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}${plainHint(this.baseUrl, code)}`);
+        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}`);
       }
     }
     const status = res.statusCode ?? 0;
@@ -228,7 +228,7 @@ export class HubClient {
         if (tls) throw tls;
         const timedOut = (e as Error).name === 'TimeoutError' || signal?.aborted;
         const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : timedOut ? `no answer within ${(timeoutMs ?? this.#timeoutMs) / 1000} s` : cause?.code ?? cause?.message ?? (e as Error).message;
-        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}${plainHint(this.baseUrl, cause?.code ?? '')}`);
+        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}${path === '/v1/join' ? plainHint(this.baseUrl, cause?.code ?? '') : ''}`);
       }
     }
     if (res.ok) return res;
@@ -328,7 +328,7 @@ export function tlsError(baseUrl: string, code: string, message: string, private
   return null;
 }
 
-/** A hint for a plain-HTTP request that the other side cut off, as an HTTPS hub does. */
+/** On joining (the first contact with a hub URL), a hint for a plain-HTTP request the other side cut off, as an HTTPS hub does. */
 function plainHint(baseUrl: string, code: string): string {
   return baseUrl.startsWith('http:') && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') ? ' (if the hub serves HTTPS, use https://)' : '';
 }

@@ -141,3 +141,24 @@ test('outpost hub refuses TLS files that cannot be used, naming the file and not
     noSecrets(r.stderr + r.stdout);
   }
 });
+
+test("the real CLI: the hub's own SQLite database encrypted with OUTPOST_DB_KEY, created with the example schema", async (t) => {
+  const dir = tempDir(t);
+  const port = await freePort();
+  const env = { OUTPOST_DB_KEY: KEY_A };
+  const hub = await startHubProcess(dir, ['--db', 'sqlite:hub.db', '--port', String(port)], env);
+  t.after(() => hub.kill('SIGTERM'));
+  assert.notEqual(readFileSync(join(dir, 'hub.db')).subarray(0, 16).toString('latin1'), 'SQLite format 3\0');
+  const add = outpost(dir, ['node', 'add', 'lab-a', '--db', 'sqlite:hub.db'], env);
+  assert.equal(add.code, 0, add.stderr);
+  const noKey = outpost(dir, ['node', 'add', 'lab-b', '--db', 'sqlite:hub.db'], { OUTPOST_DB_KEY: '' });
+  assert.equal(noKey.code, 1);
+  assert.match(noKey.stderr, /sqlite:hub\.db is encrypted .*\[DB_KEY_INVALID\]\n$/);
+  // A plain lab joins the encrypted hub: the key is the hub's business only.
+  const j = outpost(dir, ['join', '--hub', `http://127.0.0.1:${port}`, '--code', add.stdout.trim(), '--db', 'sqlite:lab-a.db'], { OUTPOST_DB_KEY: '' });
+  assert.equal(j.code, 0, j.stderr);
+  assert.equal(readFileSync(join(dir, 'lab-a.db')).subarray(0, 16).toString('latin1'), 'SQLite format 3\0');
+  assert.ok(rowsOf(join(dir, 'lab-a.db'), 'categories').length > 0);
+  assert.deepEqual(scanFor(dir, 'hub.db', 'Glassware'), [], 'the seed rows are not in plaintext in the hub files');
+  assert.ok(scanFor(dir, 'lab-a.db', 'Glassware').length > 0, 'they are in the plain lab file');
+});
