@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Cipher from 'better-sqlite3-multiple-ciphers';
 import { BIN, outpost, freePort, startHubProcess } from '../helpers/cli.ts';
-import { oimsDatabase, rowsOf, tempDir, OIMS_CONFIG } from '../helpers/fixtures.ts';
+import { oimsDatabase, rowsOf, tempDir, OIMS_CONFIG, ROOT } from '../helpers/fixtures.ts';
 import { makePki } from '../helpers/tls.ts';
 
 const KEY_A = 'lab-a passphrase: open sesame';
@@ -74,6 +74,11 @@ test('the real CLI: an HTTPS hub, labs joining with --ca into encrypted database
   assert.deepEqual(scanFor(dir, 'lab-b.db', MARKER), []);
   assert.ok(scanFor(dir, 'hub.db', MARKER).length > 0, 'the plain hub files have it: the scan sees plaintext');
   app.close();
+
+  // The reference lab app (examples/oims/lab-app-encrypted.mjs) reads lab-b with lab-b's key.
+  const example = spawnSync(process.execPath, [join(ROOT, 'examples/oims/lab-app-encrypted.mjs'), join(dir, 'lab-b.db'), `SELECT COUNT(*) AS n FROM items WHERE notes = '${MARKER}'`], { encoding: 'utf8', env: { ...process.env, OUTPOST_DB_KEY: KEY_B } });
+  assert.equal(example.status, 0, example.stderr);
+  assert.equal(example.stdout, '{"n":50}\n');
 
   // verify (with --ca given again: the same CA, kept) and status.
   const v = outpost(dir, ['verify', '--db', 'sqlite:lab-b.db', '--ca', pki.caFile, '--db-key-file', keyFile, '--json']);
