@@ -109,6 +109,16 @@ test('the real CLI: an HTTPS hub, labs joining with --ca into encrypted database
   assert.equal(wrongCa.code, 3, wrongCa.stderr);
   assert.equal((JSON.parse(wrongCa.stdout) as { code: string }).code, 'HUB_TLS_FAILED');
   noSecrets(noCa.stderr + wrongCa.stderr + wrongCa.stdout);
+  // Without --ca the node trusts Node's store, which NODE_EXTRA_CA_CERTS extends (e.g. with the
+  // system's bundle, /etc/ssl/certs/ca-certificates.crt): then no CA is stored, and sync works too.
+  const extra = { NODE_EXTRA_CA_CERTS: pki.caFile, OUTPOST_DB_KEY: '' };
+  const viaStore = outpost(dir, ['join', '--hub', url, '--code', code('lab-e'), '--db', 'sqlite:lab-e.db'], extra);
+  assert.equal(viaStore.code, 0, viaStore.stderr);
+  assert.match(viaStore.stdout, /snapshot \d+ rows/);
+  assert.equal(outpost(dir, ['sync', '--db', 'sqlite:lab-e.db'], extra).code, 0);
+  const without = outpost(dir, ['sync', '--db', 'sqlite:lab-e.db'], { OUTPOST_DB_KEY: '' });
+  assert.equal(without.code, 3, 'nothing was stored: without the extra CA the hub is not trusted');
+  assert.match(without.stderr, /\[HUB_TLS_FAILED\]/);
   const badCa = outpost(dir, ['sync', '--db', 'sqlite:lab-a.db', '--ca', keyFile], envA);
   assert.equal(badCa.code, 1);
   assert.match(badCa.stderr, /lab-b\.key: the CA file holds no PEM certificate \[TLS_CONFIG_INVALID\]/);
