@@ -13,6 +13,12 @@ import { PostgresAdapter } from './postgres/postgres-adapter.ts';
 export interface OpenOptions {
   /** refuse a database that does not exist yet (instead of creating it) */
   mustExist?: boolean;
+  /**
+   * the encryption key (passphrase) of a SQLite file (SQLCipher 4 format):
+   * a new file is created encrypted; an existing one must have been made
+   * with this key. Refused for MariaDB and PostgreSQL URLs.
+   */
+  key?: string;
 }
 
 export async function openAdapter(url: string, opts: OpenOptions = {}): Promise<Adapter> {
@@ -24,7 +30,10 @@ export async function openAdapter(url: string, opts: OpenOptions = {}): Promise<
     const path = rest.startsWith('//') ? rest.slice(2) : rest;
     if (!path) throw new OutpostError('DB_URL_INVALID', 'sqlite: URL has no path (sqlite:./data/hub.db)');
     if (opts.mustExist && !existsSync(path)) throw new OutpostError('DB_URL_INVALID', `no database at ${path}`);
-    return new SqliteAdapter(path);
+    return new SqliteAdapter(path, { key: opts.key });
+  }
+  if (opts.key !== undefined && ['mysql', 'mariadb', 'postgres', 'postgresql'].includes(scheme)) {
+    throw new OutpostError('DB_KEY_INVALID', `an encryption key (OUTPOST_DB_KEY or --db-key-file) is only for SQLite files; a ${scheme}:// database is encrypted at rest by its server, not by Outpost`);
   }
   if (scheme === 'mysql' || scheme === 'mariadb') return MysqlAdapter.open(url, { mustExist: opts.mustExist });
   if (scheme === 'postgres' || scheme === 'postgresql') return PostgresAdapter.open(url, { mustExist: opts.mustExist ?? false });

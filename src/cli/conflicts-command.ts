@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { openAdapter } from '../adapters/open.ts';
+import { openDb } from './secrets.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
@@ -15,7 +15,7 @@ interface Common {
 }
 
 async function onHubDb<T>(url: string, fn: (db: Adapter) => Promise<T>): Promise<T> {
-  const db = await openAdapter(url, { mustExist: true });
+  const db = await openDb(url, { mustExist: true });
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role !== 'hub') throw new OutpostError('BAD_REQUEST', `${db.description} is not a hub database (start \`outpost hub\` on it first)`);

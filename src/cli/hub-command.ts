@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { hubLogger } from '../hub/logger.ts';
-import { openAdapter } from '../adapters/open.ts';
+import { loadHubTls, openDb } from './secrets.ts';
 import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
@@ -17,6 +17,8 @@ export interface HubCommandOptions {
   port: string;
   host: string;
   config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -27,7 +29,8 @@ export interface HubCommandOptions {
 export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const configPath = o.config ?? DEFAULT_CONFIG;
   const config = loadHubConfig(configPath);
-  const db = await openAdapter(o.db);
+  const tls = loadHubTls(o);
+  const db = await openDb(o.db);
   if (!o.config && (await db.introspect()).length === 0) {
     // An empty database with the example config starts with the example
     // inventory schema (so `npm start` works with nothing else installed).
@@ -36,7 +39,7 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   // Credentials (tokens, enrollment codes) are redacted wherever a log line could carry them.
   const logger = hubLogger(pino.destination(2), process.env.OUTPOST_LOG_LEVEL ?? 'info');
   const hub = await Hub.open(db, config);
-  const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined });
+  const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined, tls });
   try {
     await app.listen({ host: o.host, port: Number(o.port) });
   } catch (e) {
@@ -50,7 +53,7 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : Number(o.port);
   const shown = o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host;
-  const url = `http://${shown}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${shown}:${port}`;
   const dbArg = o.db === DEFAULT_HUB_DB ? '' : ` --db ${o.db}`;
   process.stdout.write(
     [
@@ -60,7 +63,7 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
       '',
       'Add a lab:',
       `  CODE=$(npx outpost node add lab-a${dbArg})`,
-      `  npx outpost join --hub ${url} --code "$CODE" --db sqlite:./lab-a.db`,
+      `  npx outpost join --hub ${url} --code "$CODE" --db sqlite:./lab-a.db${tls ? ' --ca CA.pem   # --ca: the CA that signed the certificate, if private' : ''}`,
       `  npx outpost sync --db sqlite:./lab-a.db`,
       '',
     ].join('\n'),

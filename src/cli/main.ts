@@ -9,6 +9,7 @@ import { verify } from './verify-command.ts';
 import { conflictsList, conflictsResolve, conflictsShow } from './conflicts-command.ts';
 import { quarantineDiscard, quarantineList, quarantineRetry, quarantineShow } from './quarantine-command.ts';
 import { fail } from './output.ts';
+import { setCommandOptions } from './secrets.ts';
 
 const program = new Command()
   .name('outpost')
@@ -66,6 +67,8 @@ program
   .option('--port <n>', 'port', port, '4000')
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--config <file>', 'hub config (tables, directions, policies); default: the OIMS example')
+  .option('--tls-cert <file>', 'serve HTTPS (TLS 1.2 or newer) with this PEM certificate (chain); needs --tls-key')
+  .option('--tls-key <file>', 'the PEM private key of --tls-cert')
   .action(act(hubCommand));
 
 const node = program.command('node').description('manage nodes on the hub');
@@ -86,6 +89,7 @@ program
   .requiredOption('--hub <url>', 'hub URL, http://host:port')
   .requiredOption('--code <code>', 'one-time code from `outpost node add`')
   .requiredOption('--db <url>', 'this node\'s database URL')
+  .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output')
   .action(act(join, { exit: true }));
@@ -95,6 +99,7 @@ program
   .description('push local changes and pull the hub\'s, once')
   .requiredOption('--db <url>', 'node database URL')
   .option('--json', 'machine-readable output')
+  .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .action(act(sync, { exit: true }));
 
@@ -103,6 +108,7 @@ program
   .description('keep syncing on an interval, retrying with backoff')
   .requiredOption('--db <url>', 'node database URL')
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
+  .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')
   .action(act(run, { exit: true }));
@@ -114,6 +120,7 @@ program
   .option('--repair', 'overwrite differing rows with the hub\'s (the old values are kept in _outpost_repairs)')
   .option('--no-sync', 'compare as things are, without a sync first')
   .option('--buckets <n>', 'checksum buckets per table (1-4096, default 256)', buckets)
+  .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--json', 'machine-readable output')
   .action(act(verify));
 
@@ -197,5 +204,11 @@ program
   .requiredOption('--db <url>', 'database URL')
   .option('--json', 'machine-readable output')
   .action(act(status));
+
+// Every command that opens a database can open an encrypted SQLite file: its
+// key comes from a file or the environment, never from the command line.
+const withDbOption = (c: Command): Command[] => [c, ...c.commands.flatMap(withDbOption)].filter((x) => x.options.some((o) => o.long === '--db'));
+for (const c of withDbOption(program)) c.option('--db-key-file <file>', 'file holding the encryption key of a SQLite database (else OUTPOST_DB_KEY)');
+program.hook('preAction', (_program, action) => setCommandOptions(action.opts()));
 
 await program.parseAsync(process.argv);

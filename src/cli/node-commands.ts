@@ -1,4 +1,4 @@
-import { openAdapter } from '../adapters/open.ts';
+import { openDb, readCa } from './secrets.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { addNode, revokeNode } from '../hub/enrollment.ts';
 import { NodeAgent, type SyncSummary } from '../node/agent.ts';
@@ -7,7 +7,7 @@ import { emit, terminalProgress } from './output.ts';
 
 /** Open the database for one command; only `join` may create it. */
 export async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = false): Promise<T> {
-  const db = await openAdapter(url, { mustExist: !create });
+  const db = await openDb(url, { mustExist: !create });
   try {
     return await fn(db);
   } finally {
@@ -39,25 +39,28 @@ export function summaryLine(s: SyncSummary): string {
 /** `--timeout SECONDS` as the agent's per-request timeout (undefined: the agent's default, 60 s). */
 const timeoutMs = (o: { timeout?: string }): number | undefined => (o.timeout === undefined ? undefined : Math.round(Number(o.timeout) * 1000));
 
-export function join(o: { hub: string; code: string; db: string; json?: boolean; timeout?: string }): Promise<void> {
+export function join(o: { hub: string; code: string; db: string; json?: boolean; timeout?: string; ca?: string }): Promise<void> {
+  const ca = readCa(o.ca);
   return withDb(o.db, async (db) => {
-    const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress(), timeoutMs: timeoutMs(o) });
+    const { agent, summary } = await NodeAgent.join(db, o.hub, o.code, { progress: terminalProgress(), timeoutMs: timeoutMs(o), ca });
     const st = await agent.status();
     emit(!!o.json, { ok: true, nodeId: st.nodeId, nodeName: st.nodeName, ...summary }, `joined ${o.hub} as ${st.nodeName} (${st.nodeId}); ${summaryLine(summary)}`);
   }, true);
 }
 
-export function sync(o: { db: string; json?: boolean; timeout?: string }): Promise<void> {
+export function sync(o: { db: string; json?: boolean; timeout?: string; ca?: string }): Promise<void> {
+  const ca = readCa(o.ca);
   return withDb(o.db, async (db) => {
-    const agent = await NodeAgent.open(db, { progress: terminalProgress(), timeoutMs: timeoutMs(o) });
+    const agent = await NodeAgent.open(db, { progress: terminalProgress(), timeoutMs: timeoutMs(o), ca });
     const s = await agent.sync();
     emit(!!o.json, { ok: true, ...s }, summaryLine(s));
   });
 }
 
-export function run(o: { db: string; interval: string; json?: boolean; timeout?: string }): Promise<void> {
+export function run(o: { db: string; interval: string; json?: boolean; timeout?: string; ca?: string }): Promise<void> {
+  const ca = readCa(o.ca);
   return withDb(o.db, async (db) => {
-    const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o) });
+    const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o), ca });
     const ctrl = new AbortController();
     process.once('SIGINT', () => ctrl.abort());
     process.once('SIGTERM', () => ctrl.abort());

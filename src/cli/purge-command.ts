@@ -1,4 +1,4 @@
-import { openAdapter } from '../adapters/open.ts';
+import { openDb } from './secrets.ts';
 import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { purgeHub } from '../hub/purge.ts';
@@ -12,7 +12,7 @@ import { emit } from './output.ts';
  */
 export async function purge(o: { db: string; config?: string; json?: boolean }): Promise<void> {
   const config = loadHubConfig(o.config ?? DEFAULT_CONFIG);
-  const db = await openAdapter(o.db, { mustExist: true });
+  const db = await openDb(o.db, { mustExist: true });
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role !== 'hub') throw new OutpostError('BAD_REQUEST', `${db.description} is not a hub database (start \`outpost hub\` on it first)`);

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { openAdapter } from '../adapters/open.ts';
+import { openDb } from './secrets.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import type { QuarantineView } from '../adapters/quarantine-view.ts';
 import { HlcClock, OutpostError } from '../protocol/index.ts';
@@ -28,7 +28,7 @@ interface Opts {
 }
 
 async function withRole<T>(url: string, fn: (db: Adapter, role: 'hub' | 'node') => Promise<T>): Promise<T> {
-  const db = await openAdapter(url, { mustExist: true });
+  const db = await openDb(url, { mustExist: true });
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role !== 'hub' && role !== 'node') throw new OutpostError('BAD_REQUEST', `${db.description} is neither a hub database nor a node that joined one`);

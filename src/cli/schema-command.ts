@@ -1,4 +1,4 @@
-import { openAdapter } from '../adapters/open.ts';
+import { openDb } from './secrets.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
 import { DEFAULT_CONFIG } from './hub-command.ts';
@@ -11,7 +11,7 @@ import { emit } from './output.ts';
  */
 export async function schemaRefresh(o: { db: string; config?: string; json?: boolean }): Promise<void> {
   const config = loadHubConfig(o.config ?? DEFAULT_CONFIG);
-  const db = await openAdapter(o.db, { mustExist: true });
+  const db = await openDb(o.db, { mustExist: true });
   try {
     // Opening the hub is the refresh: columns added since it last ran are picked up.
     const hub = await Hub.open(db, config, { strictSchema: true });

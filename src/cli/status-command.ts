@@ -1,4 +1,4 @@
-import { openAdapter } from '../adapters/open.ts';
+import { openDb } from './secrets.ts';
 import { NodeAgent } from '../node/agent.ts';
 import { readHubReport } from '../hub/hub-report.ts';
 import { emit } from './output.ts';
@@ -15,7 +15,7 @@ const what = (e: QuarantineView): string => `${e.op === 'I' ? 'insert' : e.op ==
 
 /** `outpost status`: a node's pending changes, last sync and cursor; a hub's nodes and their lag. */
 export async function status(o: { db: string; json?: boolean }): Promise<void> {
-  const db = await openAdapter(o.db, { mustExist: true });
+  const db = await openDb(o.db, { mustExist: true });
   try {
     const role = await db.read((tx) => tx.getState('role')).catch(() => null);
     if (role === 'hub') {

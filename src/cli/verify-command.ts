@@ -2,15 +2,17 @@ import { NodeAgent } from '../node/agent.ts';
 import { verifyNode, type RowDifference, type TableReport, type VerifyReport } from '../node/verify.ts';
 import { withDb, summaryLine } from './node-commands.ts';
 import { emit, terminalProgress } from './output.ts';
+import { readCa } from './secrets.ts';
 
 /** Exit code of `outpost verify` when differences remain (or rows are in flight). */
 export const DIFFERENCES_EXIT_CODE = 4;
 
 /** `outpost verify --db NODE_URL [--repair] [--no-sync] [--buckets N] [--json]`. */
-export function verify(o: { db: string; repair?: boolean; sync: boolean; buckets?: string; json?: boolean }): Promise<void> {
+export function verify(o: { db: string; repair?: boolean; sync: boolean; buckets?: string; json?: boolean; ca?: string }): Promise<void> {
+  const ca = readCa(o.ca);
   return withDb(o.db, async (db) => {
     const progress = terminalProgress();
-    const agent = await NodeAgent.open(db, { progress });
+    const agent = await NodeAgent.open(db, { progress, ca });
     const report = await verifyNode(agent, { repair: !!o.repair, sync: o.sync, buckets: o.buckets ? Number(o.buckets) : undefined, progress });
     if (progress) process.stderr.write('\r\x1b[K');
     emit(!!o.json, { ok: true, ...report }, humanReport(report));

@@ -22,7 +22,12 @@ export interface ServerOptions {
   logger?: Logger | false;
   /** the admin API's bearer token (`OUTPOST_ADMIN_TOKEN`); absent: the admin API answers ADMIN_DISABLED */
   adminToken?: string;
+  /** serve HTTPS (TLS 1.2 or newer) with this certificate (chain) and private key, PEM */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
+
+/** The oldest TLS version the hub accepts. */
+export const HUB_TLS_MIN_VERSION = 'TLSv1.2';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,10 +41,11 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     bodyLimit: hub.config.limits.bodyBytes,
     // Errors Fastify raises before routing (a URL that is not valid percent-encoding) are problems too.
     frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => void sendProblem(reply, asOutpostError(err)),
+    ...(opts.tls ? { https: { cert: opts.tls.cert, key: opts.tls.key, minVersion: HUB_TLS_MIN_VERSION } as const } : {}),
   };
   const app: FastifyInstance = opts.logger
     ? (Fastify({ ...base, loggerInstance: opts.logger }) as unknown as FastifyInstance)
-    : Fastify({ ...base, logger: false });
+    : (Fastify({ ...base, logger: false }) as unknown as FastifyInstance);
 
   // Replies are gzip'd when the peer accepts it; nodes send gzip bodies, which
   // are inflated as they stream in, and the body limit counts the inflated

@@ -21,6 +21,12 @@ export interface AgentOptions {
   pageSize?: number;
   timeoutMs?: number;
   progress?: NodeContext['progress'];
+  /**
+   * PEM certificate(s) of a private CA to trust for an https:// hub. Kept in
+   * the node's state at join; given later, it replaces the stored one once a
+   * handshake succeeds with it.
+   */
+  ca?: string;
 }
 
 export interface SyncSummary {
@@ -77,10 +83,10 @@ export class NodeAgent {
     await db.installBookkeeping('node');
     const existing = await db.read((tx) => tx.getState('role'));
     if (existing) throw new OutpostError('BAD_REQUEST', `${db.description} has joined a hub already (role ${existing}); use a fresh database`);
-    const client = new HubClient(hubUrl, undefined, { timeoutMs: opts.timeoutMs });
+    const client = new HubClient(hubUrl, undefined, { timeoutMs: opts.timeoutMs, ca: opts.ca });
     const joined = await client.join(code.trim());
     // Keep the credential at once: the code cannot be used twice.
-    await db.write((tx) => writeNodeState(tx, { nodeId: joined.nodeId, nodeName: joined.nodeName, hubUrl: client.baseUrl, token: joined.token, cursor: 0, acked: 0, snapshot: 'none' }).then(() => tx.setState('role', 'node')));
+    await db.write((tx) => writeNodeState(tx, { nodeId: joined.nodeId, nodeName: joined.nodeName, hubUrl: client.baseUrl, token: joined.token, cursor: 0, acked: 0, snapshot: 'none', hubCa: opts.ca ?? null }).then(() => tx.setState('role', 'node')));
     const agent = new NodeAgent(db, opts);
     const summary = await agent.sync();
     return { agent, summary };
@@ -100,6 +106,8 @@ export class NodeAgent {
       });
       const hs = await this.#handshake(ctx, state);
       ctx.clock.receive(hs.clock);
+      // A CA given on this command worked: later commands use it without --ca.
+      if (this.#opts.ca !== undefined && this.#opts.ca !== state.hubCa) await this.db.write((tx) => writeNodeState(tx, { hubCa: this.#opts.ca ?? null }));
       let snapshotRows = 0;
       let cursor = state.cursor;
       let acked = state.acked;
@@ -281,11 +289,16 @@ export class NodeAgent {
     }
   }
 
+  /** A client of this node's hub, with its credential and the CA to trust (this agent's, else the stored one). */
+  hubClient(state: NodeState): HubClient {
+    return new HubClient(state.hubUrl, state.token, { timeoutMs: this.#opts.timeoutMs, ca: this.#opts.ca ?? state.hubCa ?? undefined });
+  }
+
   #context(state: NodeState): NodeContext {
     const now = this.#opts.now ?? Date.now;
     return {
       db: this.db,
-      client: new HubClient(state.hubUrl, state.token, { timeoutMs: this.#opts.timeoutMs }),
+      client: this.hubClient(state),
       clock: new HlcClock(state.nodeId, now, state.clock ?? undefined),
       catalogue: new Map(state.tables.map((t) => [t.name, t])),
       nodeId: state.nodeId,

@@ -1,5 +1,7 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import { Agent } from 'undici';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import {
@@ -11,13 +13,25 @@ import {
 export interface HubClientOptions {
   /** per-request timeout; for the streamed snapshot, the longest wait for its next bytes */
   timeoutMs?: number;
+  /**
+   * PEM certificate(s) of the CA that signed the hub's certificate (`--ca`):
+   * when given, only it is trusted for an https:// hub; otherwise Node's
+   * trust store (its bundled Mozilla roots plus NODE_EXTRA_CA_CERTS).
+   */
+  ca?: string;
 }
+
+/** The oldest TLS version either side accepts. */
+export const TLS_MIN_VERSION = 'TLSv1.2';
 
 /** The node's side of protocol v1 over HTTP: JSON bodies, gzip both ways. */
 export class HubClient {
   readonly baseUrl: string;
   readonly #token: string | undefined;
   readonly #timeoutMs: number;
+  readonly #ca: string | undefined;
+  /** fetch's connections to an https:// hub: the private CA and the minimum TLS version */
+  readonly #dispatcher: Agent | undefined;
 
   constructor(baseUrl: string, token?: string, opts: HubClientOptions = {}) {
     let u: URL;
@@ -30,6 +44,12 @@ export class HubClient {
     this.baseUrl = u.toString().replace(/\/$/, '');
     this.#token = token;
     this.#timeoutMs = opts.timeoutMs ?? 60_000;
+    if (opts.ca !== undefined) {
+      if (u.protocol !== 'https:') throw new OutpostError('TLS_CONFIG_INVALID', `a CA certificate (--ca) was given, but the hub URL ${this.baseUrl} is not https://`);
+      checkCaPem(opts.ca);
+      this.#ca = opts.ca;
+    }
+    this.#dispatcher = u.protocol === 'https:' ? dispatcherFor(this.#ca) : undefined;
   }
 
   join(code: string): Promise<JoinResponse> {
@@ -132,7 +152,8 @@ export class HubClient {
     for (let attempt = 1; ; attempt++) {
       try {
         res = await new Promise<IncomingMessage>((resolve, reject) => {
-          const req = get(url, { method: 'GET', headers, signal }, resolve);
+          const tls = url.protocol === 'https:' ? { minVersion: TLS_MIN_VERSION, ...(this.#ca !== undefined ? { ca: this.#ca } : {}) } as const : {};
+          const req = get(url, { method: 'GET', headers, signal, ...tls }, resolve);
           req.once('error', reject);
           req.end();
         });
@@ -141,6 +162,8 @@ export class HubClient {
         const code = (e as { code?: string }).code ?? '';
         // As in #fetch: a kept-alive connection the hub closed fails before any reply; send once more.
         if (attempt === 1 && RETRY_ONCE.has(code) && !signal.aborted) continue;
+        const tls = tlsError(this.baseUrl, code, (e as Error).message, this.#ca !== undefined);
+        if (tls) throw tls;
         const why = signal.aborted && signal.reason instanceof Error ? signal.reason.message : code || (e as Error).message;
         throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}`);
       }
@@ -191,7 +214,8 @@ export class HubClient {
           headers,
           body: payload as unknown as BodyInit | undefined,
           signal: signal ?? (timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined),
-        });
+          ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
+        } as RequestInit);
         break;
       } catch (e) {
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
@@ -200,9 +224,11 @@ export class HubClient {
         // new connection. Every request but join is idempotent (a push the
         // hub committed is acknowledged again, not applied twice).
         if (attempt === 1 && path !== '/v1/join' && RETRY_ONCE.has(cause?.code ?? '') && !signal?.aborted) continue;
+        const tls = tlsError(this.baseUrl, cause?.code ?? '', cause?.message ?? '', this.#ca !== undefined);
+        if (tls) throw tls;
         const timedOut = (e as Error).name === 'TimeoutError' || signal?.aborted;
         const why = signal?.aborted && signal.reason instanceof Error ? signal.reason.message : timedOut ? `no answer within ${(timeoutMs ?? this.#timeoutMs) / 1000} s` : cause?.code ?? cause?.message ?? (e as Error).message;
-        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}`);
+        throw new OutpostError('HUB_UNREACHABLE', `cannot reach the hub at ${this.baseUrl}: ${why}${path === '/v1/join' ? plainHint(this.baseUrl, cause?.code ?? '') : ''}`);
       }
     }
     if (res.ok) return res;
@@ -241,3 +267,70 @@ class EncodedJson {
 
 /** Connection errors after which a request is sent once more. */
 const RETRY_ONCE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+/** One undici Agent per CA (and one for the default trust store), shared by every client of this process: connections are kept alive across syncs. */
+const DISPATCHERS = new Map<string, Agent>();
+
+function dispatcherFor(ca: string | undefined): Agent {
+  const key = ca ?? '';
+  let agent = DISPATCHERS.get(key);
+  if (!agent) {
+    agent = new Agent({ connect: { minVersion: TLS_MIN_VERSION, ...(ca !== undefined ? { ca } : {}) } });
+    DISPATCHERS.set(key, agent);
+  }
+  return agent;
+}
+
+/** Refuse a CA that is not PEM certificates (the message never quotes the file). */
+export function checkCaPem(pem: string): void {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new OutpostError('TLS_CONFIG_INVALID', 'the CA file holds no PEM certificate');
+  for (const [i, b] of blocks.entries()) {
+    try {
+      new X509Certificate(b);
+    } catch {
+      throw new OutpostError('TLS_CONFIG_INVALID', `certificate ${i + 1} of the CA file cannot be parsed`);
+    }
+  }
+}
+
+/** Certificate verification failures (OpenSSL's names, as Node reports them), and what they mean. */
+const CERT_ERRORS: Record<string, string> = {
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its certificate is not signed by a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT: 'the CA that signed its certificate is not trusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the CA that signed its certificate is not trusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate chain ends in a CA that is not trusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its certificate is self-signed and not trusted',
+  CERT_UNTRUSTED: 'its certificate is not trusted',
+  CERT_SIGNATURE_FAILURE: "its certificate's signature does not verify",
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+  CERT_NOT_YET_VALID: 'its certificate is not valid yet',
+  CERT_REVOKED: 'its certificate is revoked',
+  INVALID_CA: 'a CA certificate in its chain is not valid as a CA',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate does not name this host',
+};
+
+/**
+ * A TLS failure as HUB_TLS_FAILED, with what went wrong in words and OpenSSL's
+ * code; null for any other connection error. Never quotes a certificate.
+ */
+export function tlsError(baseUrl: string, code: string, message: string, privateCa: boolean): OutpostError | null {
+  const cert = CERT_ERRORS[code];
+  if (cert) {
+    const fix = privateCa ? 'check that --ca names the CA that signed the hub\'s certificate' : 'if the hub\'s certificate is signed by a private CA, give that CA with --ca FILE';
+    const what = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? 'its certificate does not name this host (use the host name or address the certificate was made for)' : cert;
+    return new OutpostError('HUB_TLS_FAILED', `the hub at ${baseUrl} is not trusted: ${what} [${code}]; ${fix}`, { tls: code });
+  }
+  if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW/i.test(code) || /protocol version|unsupported protocol/i.test(message)) {
+    return new OutpostError('HUB_TLS_FAILED', `no common TLS version with the hub at ${baseUrl} (Outpost needs TLS 1.2 or newer) [${code || 'TLS'}]`, { tls: code });
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(message)) {
+    return new OutpostError('HUB_TLS_FAILED', `the hub at ${baseUrl} does not answer TLS (if it serves plain HTTP, use http://) [${code || 'TLS'}]`, { tls: code });
+  }
+  return null;
+}
+
+/** On joining (the first contact with a hub URL), a hint for a plain-HTTP request the other side cut off, as an HTTPS hub does. */
+function plainHint(baseUrl: string, code: string): string {
+  return baseUrl.startsWith('http:') && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET') ? ' (if the hub serves HTTPS, use https://)' : '';
+}

@@ -28,6 +28,11 @@ export interface NodeState {
   keyRange: KeyRange | null;
   /** the hub's `purgedHlc` this node last dropped its delete markers up to */
   markersDroppedTo: string | null;
+  /**
+   * the PEM text of the CA trusted for an https:// hub (`--ca` at join, or the
+   * last `--ca` a sync succeeded with); null: the default trust store
+   */
+  hubCa: string | null;
 }
 
 export async function readNodeState(tx: Tx): Promise<NodeState> {
@@ -52,13 +57,14 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     lastError: get('last_error'),
     keyRange: get('key_range') ? (JSON.parse(get('key_range')!) as KeyRange) : null,
     markersDroppedTo: get('markers_dropped_to'),
+    hubCa: get('hub_ca'),
   };
 }
 
 const KEYS: Record<keyof NodeState, string> = {
   nodeId: 'node_id', nodeName: 'node_name', hubUrl: 'hub_url', token: 'token', cursor: 'cursor', acked: 'acked', pushTo: 'push_to',
   clock: 'clock', schemaVersion: 'schema_version', tables: 'tables', snapshot: 'snapshot', lastSyncAt: 'last_sync_at', lastError: 'last_error', keyRange: 'key_range',
-  markersDroppedTo: 'markers_dropped_to',
+  markersDroppedTo: 'markers_dropped_to', hubCa: 'hub_ca',
 };
 
 export async function writeNodeState(tx: Tx, patch: Partial<NodeState>): Promise<void> {

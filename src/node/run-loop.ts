@@ -13,7 +13,7 @@ export interface RunOptions {
 }
 
 /** Errors that waiting will not mend: the loop stops on them. */
-const FATAL = new Set(['UNAUTHORIZED', 'NOT_ENROLLED', 'PROTOCOL_MISMATCH', 'ENROLLMENT_CODE_INVALID', 'NODE_STATE_BEHIND']);
+const FATAL = new Set(['UNAUTHORIZED', 'NOT_ENROLLED', 'PROTOCOL_MISMATCH', 'ENROLLMENT_CODE_INVALID', 'NODE_STATE_BEHIND', 'TLS_CONFIG_INVALID']);
 
 /** The delay before retry number `attempt` (0-based): exponential, capped, with "equal jitter". */
 export function backoffDelay(attempt: number, base: number, max: number, random: () => number): number {

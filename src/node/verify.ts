@@ -2,7 +2,7 @@ import { OutpostError, VERIFY_MAX_FETCH, pkKey, type TableSchema, type WireValue
 import { BucketSums, bucketRows, differingColumns, rowDigest, rowKey, tableSums } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { NodeAgent } from './agent.ts';
-import { HubClient } from './hub-client.ts';
+import type { HubClient } from './hub-client.ts';
 import { readNodeState, type NodeState } from './node-state.ts';
 import { catalogueValues, localPending, repairRows, type HubRow } from './verify-repair.ts';
 import { summarize, type DifferenceKind, type TableReport, type VerifyReport } from './verify-report.ts';
@@ -56,7 +56,7 @@ export async function verifyNode(target: NodeAgent | Adapter, opts: VerifyOption
   const state = await agent.db.read(readNodeState);
   if (state.snapshot !== 'done') throw new OutpostError('BAD_REQUEST', 'this node has not completed its first snapshot yet; run `outpost sync` first');
   const ctx: Ctx = {
-    db: agent.db, client: new HubClient(state.hubUrl, state.token), state,
+    db: agent.db, client: agent.hubClient(state), state,
     catalogue: new Map(state.tables.map((t) => [t.name, t])), buckets, opts,
   };
   for (const name of opts.tables ?? []) {

@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   PORT_UNAVAILABLE: { status: 500, title: 'The hub cannot listen on that address' },
   HUB_UNREACHABLE: { status: 503, title: 'The hub could not be reached' },
   HUB_ERROR: { status: 502, title: 'The hub answered with an error' },
+  HUB_TLS_FAILED: { status: 502, title: "The TLS connection to the hub failed: its certificate is not trusted or does not name the host, or no common TLS version" },
+  TLS_CONFIG_INVALID: { status: 500, title: 'A TLS certificate, key or CA file cannot be used' },
+  DB_KEY_INVALID: { status: 500, title: "The database's encryption key is missing, wrong, or given for a database that is not encrypted" },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -6,8 +6,8 @@ import { ROOT } from './fixtures.ts';
 /** The `outpost` command as users run it, for tests of the real CLI. */
 export const BIN = join(ROOT, 'bin/outpost.js');
 
-export function outpost(cwd: string, args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000 });
+export function outpost(cwd: string, args: string[], env?: NodeJS.ProcessEnv): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 60_000, env: env ? { ...process.env, ...env } : undefined });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -30,15 +30,16 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found below the ephemeral range');
 }
 
-/** `outpost hub ARGS` in a child process, resolved once it says it listens. */
-export async function startHubProcess(cwd: string, args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'hub', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `outpost hub ARGS` in a child process, resolved once it says it listens (`banner`: what it printed). */
+export async function startHubProcess(cwd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<ChildProcess & { banner: string }> {
+  const child = spawn(process.execPath, [BIN, 'hub', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : undefined }) as ChildProcess & { banner: string };
   let out = '';
   let err = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the hub did not start: ${out}${err}`)), 30_000);
     child.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
+      child.banner = out;
       if (out.includes('Add a lab:')) (clearTimeout(timer), resolve());
     });
     child.stderr!.on('data', (c: Buffer) => (err += c.toString()));

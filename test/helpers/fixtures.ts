@@ -36,24 +36,24 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(dir: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number } = {}): Promise<RunningHub> {
+export async function startHub(dir: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number; tls?: { cert: string; key: string }; host?: string } = {}): Promise<RunningHub> {
   const dbPath = join(dir, 'hub.db');
   oimsDatabase(dbPath);
   return startHubOn(dbPath, opts);
 }
 
-export async function startHubOn(dbPath: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number } = {}): Promise<RunningHub> {
+export async function startHubOn(dbPath: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number; tls?: { cert: string; key: string }; host?: string } = {}): Promise<RunningHub> {
   const base = loadHubConfig(OIMS_CONFIG);
   const config = opts.config ? parseHubConfig({ ...base, ...opts.config }) : base;
   const db = new SqliteAdapter(dbPath);
   const hub = await Hub.open(db, config, { now: opts.now });
-  const app = await buildServer(hub);
+  const app = await buildServer(hub, { tls: opts.tls });
   opts.setup?.(app);
-  await app.listen({ host: '127.0.0.1', port: opts.port ?? 0 });
+  await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
-    hub, app, dbPath, url: `http://127.0.0.1:${port}`,
+    hub, app, dbPath, url: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     async close() {
       await app.close();
       await db.close();

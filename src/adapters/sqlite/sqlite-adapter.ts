@@ -1,5 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pbkdf2Sync, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { ColumnSchema, TableSchema } from '../../protocol/index.ts';
 import type { Adapter, AdapterCapabilities, IntrospectedTable, Role, Tx, WriteOptions } from '../adapter.ts';
@@ -21,9 +23,62 @@ const CAPS: AdapterCapabilities = Object.freeze({
   transactionalDdl: true,
 });
 
+export interface SqliteOptions {
+  /**
+   * The passphrase of an encrypted file (SQLCipher 4 format). A file that
+   * does not exist yet is created encrypted with it.
+   */
+  key?: string;
+}
+
+/**
+ * Encryption at rest: SQLite3MultipleCiphers' SQLCipher 4 scheme (AES-256
+ * pages, HMAC-SHA512, PBKDF2-HMAC-SHA512 with 256,000 iterations), so that
+ * any SQLCipher 4 build opens the file with `PRAGMA key = 'passphrase'`.
+ * Pages are encrypted in the database and in the WAL; temporary tables and
+ * sort files are kept in memory.
+ *
+ * The passphrase is stretched once per adapter, here, with the file's salt
+ * (its first 16 bytes; a new file gets a random one), and every connection
+ * is given the derived key with that salt as SQLCipher's raw key
+ * (`x'key salt'`): SQLite would otherwise repeat the 256,000 iterations for
+ * each reader connection it opens (0.25–0.8 s each here). The key is the one
+ * `PRAGMA key = 'passphrase'` derives from the same salt.
+ */
+function sqlcipherRawKey(passphrase: string, salt: Buffer): string {
+  const key = pbkdf2Sync(Buffer.from(passphrase, 'utf8'), salt, 256_000, 32, 'sha512');
+  return `x'${key.toString('hex')}${salt.toString('hex')}'`;
+}
+
+/**
+ * The driver of encrypted files: better-sqlite3-multiple-ciphers (SQLite
+ * with SQLite3MultipleCiphers, better-sqlite3's API), loaded the first time
+ * an encrypted file is opened. Plain files keep the stock better-sqlite3, so
+ * that an app that opens the same plain file with better-sqlite3 in the same
+ * process (the agent embedded in the lab app; the tests) shares one copy of
+ * SQLite with Outpost: two copies in one process lose each other's POSIX
+ * locks when either closes the file (sqlite.org/howtocorrupt.html, 2.2.1).
+ * An app that opens an encrypted file uses the cipher build, and so shares
+ * this one.
+ */
+let cipherDriver: typeof Database | undefined;
+function cipherDatabase(): typeof Database {
+  cipherDriver ??= createRequire(import.meta.url)('better-sqlite3-multiple-ciphers') as typeof Database;
+  return cipherDriver;
+}
+
+function applyKey(db: Database.Database, rawKey: string): void {
+  db.pragma("cipher = 'sqlcipher'");
+  db.pragma('legacy = 4');
+  db.pragma(`key = "${rawKey}"`);
+  db.pragma('temp_store = MEMORY');
+}
+
 /** Connection settings that let the lab app and the agent share one file (HARD-PARTS §6). */
-function openConnection(path: string, readonly: boolean): Database.Database {
-  const db = new Database(path, { readonly, fileMustExist: readonly });
+function openConnection(path: string, readonly: boolean, key: string | undefined): Database.Database {
+  const Driver = key === undefined ? Database : cipherDatabase();
+  const db = new Driver(path, { readonly, fileMustExist: readonly });
+  if (key !== undefined) applyKey(db, key);
   db.pragma('busy_timeout = 5000');
   if (!readonly) {
     db.pragma('journal_mode = WAL');
@@ -39,8 +94,8 @@ interface Reader {
   tx: Tx;
 }
 
-function openReader(path: string): Reader {
-  const db = openConnection(path, true);
+function openReader(path: string, key: string | undefined): Reader {
+  const db = openConnection(path, true, key);
   const st = new StatementCache(db);
   return { db, tx: sqliteTx(st) };
 }
@@ -86,16 +141,32 @@ export class SqliteAdapter implements Adapter {
   readonly #lock = new Mutex();
   /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
   readonly #readers: Reader[] = [];
+  /** SQLCipher's raw key (derived key and salt, hex) of an encrypted file */
+  readonly #key: string | undefined;
   #closed = false;
 
-  constructor(path: string) {
+  constructor(path: string, opts: SqliteOptions = {}) {
     this.path = resolve(path);
     this.description = `sqlite:${path}`;
+    const { kind, head } = fileKind(this.path);
+    if (kind === 'other' && opts.key === undefined) {
+      throw new OutpostError('DB_KEY_INVALID', `${this.description} is encrypted (or is not a SQLite database): give its key with OUTPOST_DB_KEY or --db-key-file`);
+    }
+    if (kind === 'plain' && opts.key !== undefined) {
+      throw new OutpostError('DB_KEY_INVALID', `${this.description} is not encrypted, but a key was given; Outpost does not encrypt an existing file in place (see docs/security-transport-storage.md), so open it without OUTPOST_DB_KEY or --db-key-file`);
+    }
+    // The salt of an encrypted file is its first 16 bytes; a new file gets a random one.
+    if (opts.key !== undefined) this.#key = sqlcipherRawKey(opts.key, kind === 'other' ? head : randomBytes(16));
     mkdirSync(dirname(this.path), { recursive: true });
     try {
-      this.#db = openConnection(this.path, false);
+      this.#db = openConnection(this.path, false, this.#key);
       this.#db.exec('CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)');
     } catch (e) {
+      if ((e as { code?: unknown }).code === 'SQLITE_NOTADB') {
+        throw new OutpostError('DB_KEY_INVALID', opts.key === undefined
+          ? `${this.description} is not a SQLite database, or is encrypted: give its key with OUTPOST_DB_KEY or --db-key-file`
+          : `the key does not open ${this.description}: it is the wrong key, or the file is not an Outpost-encrypted SQLite database`);
+      }
       throw translateError(e);
     }
     // From here on the writer never waits inside SQLite (a busy wait there
@@ -230,7 +301,7 @@ export class SqliteAdapter implements Adapter {
 
   async read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('the database is closed');
-    const r = this.#readers.pop() ?? openReader(this.path);
+    const r = this.#readers.pop() ?? openReader(this.path, this.#key);
     r.db.exec('BEGIN');
     try {
       // The first read fixes the snapshot the whole transaction sees.
@@ -249,6 +320,27 @@ export class SqliteAdapter implements Adapter {
       for (const r of this.#readers.splice(0)) r.db.close();
       this.#db.close();
     });
+  }
+}
+
+/** The first 16 bytes of every unencrypted SQLite 3 file; an encrypted one starts with its random salt. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** 'none': no file yet, or an empty one (SQLite writes the header with the first table); 'plain': a SQLite file; 'other': anything else, such as an encrypted one. */
+function fileKind(path: string): { kind: 'none' | 'plain' | 'other'; head: Buffer } {
+  const head = Buffer.alloc(16);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return { kind: 'none', head }; // missing (or unreadable: SQLite reports that as it opens it)
+  }
+  try {
+    const n = readSync(fd, head, 0, 16, 0);
+    if (n === 0) return { kind: 'none', head };
+    return { kind: n === 16 && head.equals(SQLITE_HEADER) ? 'plain' : 'other', head };
+  } finally {
+    closeSync(fd);
   }
 }
 
