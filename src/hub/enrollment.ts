@@ -59,7 +59,7 @@ export async function addNode(db: Adapter, name: string, now: number = Date.now(
     if (existing) {
       if (existing.joinedAt !== null || existing.revokedAt !== null) throw new OutpostError('NODE_EXISTS', `a node named ${name} exists already`);
       await tx.setNodeCode(existing.id, hashSecret(code), expiresAt);
-      await tx.addAudit({ actor: opts.actor ?? 'api', action: 'node.code', target: `node:${name}`, detail: JSON.stringify({ id: existing.id, expiresAt: iso(expiresAt), reason: 'reissued' }) }, now);
+      await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.code', target: `node:${name}`, detail: JSON.stringify({ id: existing.id, expiresAt: iso(expiresAt), reason: 'reissued' }) }, now);
       return { id: existing.id, code, expiresAt, reissued: true };
     }
     const id = newNodeId();
@@ -69,7 +69,7 @@ export async function addNode(db: Adapter, name: string, now: number = Date.now(
     const n = Number((await tx.getState('key_ranges_given')) ?? 0) + 1;
     await tx.setState('key_ranges_given', String(n));
     await tx.setState(`key_range:${id}`, JSON.stringify({ lo: n * size + 1, hi: (n + 1) * size }));
-    await tx.addAudit({ actor: opts.actor ?? 'api', action: 'node.add', target: `node:${name}`, detail: JSON.stringify({ id, expiresAt: iso(expiresAt) }) }, now);
+    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.add', target: `node:${name}`, detail: JSON.stringify({ id, expiresAt: iso(expiresAt) }) }, now);
     return { id, code, expiresAt, reissued: false };
   });
 }
@@ -89,7 +89,7 @@ export async function rekeyNode(db: Adapter, name: string, now: number = Date.no
     if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
     if (n.revokedAt !== null) throw new OutpostError('BAD_REQUEST', `node ${name} is revoked; enroll a new node instead`);
     await tx.setNodeCode(n.id, hashSecret(code), expiresAt);
-    await tx.addAudit({ actor: opts.actor ?? 'api', action: 'node.rekey', target: `node:${name}`, detail: JSON.stringify({ id: n.id, expiresAt: iso(expiresAt) }) }, now);
+    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.rekey', target: `node:${name}`, detail: JSON.stringify({ id: n.id, expiresAt: iso(expiresAt) }) }, now);
     return { id: n.id, code, expiresAt, reissued: n.joinedAt === null };
   });
 }
@@ -101,7 +101,7 @@ export async function revokeNode(db: Adapter, name: string, now: number = Date.n
     const n = await tx.nodeByName(name);
     if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
     await tx.updateNode(n.id, { revokedAt: now });
-    await tx.addAudit({ actor: opts.actor ?? 'api', action: 'node.revoke', target: `node:${name}`, detail: JSON.stringify({ id: n.id }) }, now);
+    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.revoke', target: `node:${name}`, detail: JSON.stringify({ id: n.id }) }, now);
   });
 }
 

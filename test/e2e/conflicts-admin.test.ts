@@ -72,7 +72,7 @@ test('admin API: conflicts need the admin token (never a node credential); list,
   for (const path of [hub.dbPath, a.path, b.path]) assert.equal((rowsOf(path, 'items')[0] as { notes: string }).notes, 'B1', `${path} has the admin's choice`);
 
   const audit = (await app.inject({ url: '/v1/admin/audit', headers: auth })).json() as { entries: { actor: string; action: string; target: string; detail: { take: string; result: unknown } }[] };
-  assert.deepEqual(audit.entries.map((e) => [e.actor, e.action, e.target, e.detail.take, e.detail.result]), [['api:alice', 'conflict.resolve', `conflict:${id}`, 'node', 'B1']]);
+  assert.deepEqual(audit.entries.filter((e) => e.action.startsWith('conflict.')).map((e) => [e.actor, e.action, e.target, e.detail.take, e.detail.result]), [['api:alice', 'conflict.resolve', `conflict:${id}`, 'node', 'B1']]);
   const metrics = await app.inject({ url: '/metrics' });
   assert.match(metrics.body, /^outpost_conflicts_open 0$/m);
 });
@@ -113,7 +113,7 @@ test('outpost conflicts list | show | resolve on the hub database: the review qu
   }
   const status = outpost(dir, ['status', '--db', db]);
   assert.match(status.stdout, /0 waiting for review/);
-  const audit = queryAll<{ actor: string; target: string }>(hub.dbPath, 'SELECT actor, target FROM _outpost_audit ORDER BY id');
+  const audit = queryAll<{ actor: string; target: string }>(hub.dbPath, "SELECT actor, target FROM _outpost_audit WHERE action LIKE 'conflict.%' ORDER BY id");
   assert.deepEqual(audit.map((e) => e.actor), ['cli:bob', audit[1]!.actor]);
   assert.match(audit[1]!.actor, /^cli:/);
   assert.equal(outpost(dir, ['conflicts', 'list', '--db', db, '--status', 'resolved', '--json']).stdout.match(/"status":"resolved"/g)?.length, 2);
