@@ -29,7 +29,7 @@ const idParam = (req: FastifyRequest): number => {
 /**
  * The admin API for conflicts and the audit trail (docs/protocol.md,
  * "Admin"): list and show conflicts, resolve an open one. Every route needs
- * the admin token; node credentials are refused.
+ * an admin session or the admin token (`admin-auth.ts`; a viewer only reads); node credentials are refused.
  */
 export function registerConflictRoutes(app: FastifyInstance, hub: Hub, admin: AdminGuard): void {
   app.get('/v1/admin/conflicts', async (req) => {

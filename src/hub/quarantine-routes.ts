@@ -8,7 +8,7 @@ const STATUSES: readonly QuarantineStatus[] = ['open', 'applied', 'discarded'];
 
 /**
  * The admin API of the quarantine (docs/protocol.md, "Admin: quarantine"),
- * behind the admin token: list, show, retry, discard. Answers are JSON;
+ * behind an admin session or the admin token (a viewer only reads): list, show, retry, discard. Answers are JSON;
  * errors problem+json through the server's error handler.
  */
 export function registerQuarantineRoutes(app: FastifyInstance, hub: ApplyAs, admin: AdminGuard): void {
