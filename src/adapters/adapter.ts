@@ -47,6 +47,27 @@ export interface NodeRecord {
   ackedSeq: number;
   pulledSeq: number;
   lastSeen: number | null;
+  /** when the node's outstanding one-time code stops working (ms); null: no code outstanding, or one without expiry */
+  codeExpiresAt: number | null;
+  /** a rotation handed out a new token that the node has not used yet (its previous token still works until then) */
+  rotating: boolean;
+}
+
+/** An admin account of the console (`_outpost_admins`); the password is kept as an argon2id hash only. */
+export type AdminRole = 'admin' | 'viewer';
+export interface AdminRecord {
+  name: string;
+  role: AdminRole;
+  passwordHash: string;
+  createdAt: number;
+}
+
+/** A console session (`_outpost_sessions`), found by the hash of its token, with its admin's current role. */
+export interface SessionRecord {
+  admin: string;
+  role: AdminRole;
+  createdAt: number;
+  expiresAt: number;
 }
 
 /** A delete marker (`_outpost_rows` with `ex = 0`): the row, by pkKey, and the stamp of its delete. */
@@ -200,12 +221,22 @@ export interface BookkeepingTx {
   /** drop these delete markers where they still carry the given stamp; returns how many went */
   deleteMarkers(markers: readonly MarkerRef[]): Promise<number>;
 
-  createNode(node: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void>;
+  createNode(node: { id: string; name: string; codeHash: string; createdAt: number; codeExpiresAt?: number | null }): Promise<void>;
   nodeById(id: string): Promise<NodeRecord | null>;
   nodeByName(name: string): Promise<NodeRecord | null>;
+  /** the node whose outstanding code has this hash (not revoked, no token; the caller checks `codeExpiresAt`) */
   nodeByCodeHash(codeHash: string): Promise<NodeRecord | null>;
   nodeByTokenHash(tokenHash: string): Promise<NodeRecord | null>;
+  /** the node whose token before an unconfirmed rotation has this hash (not revoked) */
+  nodeByPrevTokenHash(tokenHash: string): Promise<NodeRecord | null>;
+  /** redeem a code: the token's hash; the code and any previous token are gone; `joinedAt` is kept from a first join */
   setNodeToken(id: string, tokenHash: string, joinedAt: number): Promise<void>;
+  /** a new one-time code for the node; its current and previous tokens stop working */
+  setNodeCode(id: string, codeHash: string, codeExpiresAt: number | null): Promise<void>;
+  /** rotation: the new token's hash, and the hash of the token the node used, which keeps working until the new one is used */
+  rotateNodeToken(id: string, tokenHash: string, prevTokenHash: string): Promise<void>;
+  /** the node used its new token: the previous one stops working */
+  confirmNodeToken(id: string): Promise<void>;
   updateNode(id: string, fields: { ackedSeq?: number; pulledSeq?: number; lastSeen?: number; revokedAt?: number }): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;
 
@@ -218,6 +249,17 @@ export interface BookkeepingTx {
   resolveConflict(id: number, by: string, resolution: string, result: string | null, at: number): Promise<boolean>;
   /** conflicts by status */
   conflictCounts(): Promise<Record<ConflictEntry['status'], number>>;
+
+  createAdmin(a: AdminRecord): Promise<void>;
+  adminByName(name: string): Promise<AdminRecord | null>;
+  countAdmins(): Promise<number>;
+  createSession(s: { tokenHash: string; admin: string; createdAt: number; expiresAt: number }): Promise<void>;
+  /** the session with this token hash, whatever its expiry (the caller checks it), if its admin still exists */
+  sessionByHash(tokenHash: string): Promise<SessionRecord | null>;
+  /** returns whether a session went */
+  deleteSession(tokenHash: string): Promise<boolean>;
+  /** drop sessions expired at `now`; returns how many went */
+  deleteExpiredSessions(now: number): Promise<number>;
 
   /** record an admin action in the audit trail (hub role) */
   addAudit(e: AuditRecord, at: number): Promise<void>;

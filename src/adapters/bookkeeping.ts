@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { AuditEntry, AuditRecord, BookkeepingTx, QuarantineEntry, QuarantineRecord, QuarantineStatus, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
+import type { AdminRecord, AdminRole, AuditEntry, AuditRecord, BookkeepingTx, SessionRecord, QuarantineEntry, QuarantineRecord, QuarantineStatus, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -216,8 +216,8 @@ export class SqlBookkeeping implements BookkeepingTx {
     return n;
   }
 
-  async createNode(n: { id: string; name: string; codeHash: string; createdAt: number }): Promise<void> {
-    await this.#db.run('INSERT INTO _outpost_nodes (id, name, code_hash, created_at, acked_seq, pulled_seq) VALUES (?, ?, ?, ?, 0, 0)', [n.id, n.name, n.codeHash, n.createdAt]);
+  async createNode(n: { id: string; name: string; codeHash: string; createdAt: number; codeExpiresAt?: number | null }): Promise<void> {
+    await this.#db.run('INSERT INTO _outpost_nodes (id, name, code_hash, code_expires_at, created_at, acked_seq, pulled_seq) VALUES (?, ?, ?, ?, ?, 0, 0)', [n.id, n.name, n.codeHash, n.codeExpiresAt ?? null, n.createdAt]);
   }
 
   async nodeById(id: string): Promise<NodeRecord | null> {
@@ -236,8 +236,27 @@ export class SqlBookkeeping implements BookkeepingTx {
     return this.#oneNode('token_hash = ? AND revoked_at IS NULL', tokenHash);
   }
 
+  async nodeByPrevTokenHash(tokenHash: string): Promise<NodeRecord | null> {
+    return this.#oneNode('prev_token_hash = ? AND revoked_at IS NULL', tokenHash);
+  }
+
   async setNodeToken(id: string, tokenHash: string, joinedAt: number): Promise<void> {
-    await this.#db.run('UPDATE _outpost_nodes SET token_hash = ?, code_hash = NULL, joined_at = ? WHERE id = ?', [tokenHash, joinedAt, id]);
+    await this.#db.run(
+      'UPDATE _outpost_nodes SET token_hash = ?, prev_token_hash = NULL, code_hash = NULL, code_expires_at = NULL, joined_at = COALESCE(joined_at, ?) WHERE id = ?',
+      [tokenHash, joinedAt, id],
+    );
+  }
+
+  async setNodeCode(id: string, codeHash: string, codeExpiresAt: number | null): Promise<void> {
+    await this.#db.run('UPDATE _outpost_nodes SET code_hash = ?, code_expires_at = ?, token_hash = NULL, prev_token_hash = NULL WHERE id = ?', [codeHash, codeExpiresAt, id]);
+  }
+
+  async rotateNodeToken(id: string, tokenHash: string, prevTokenHash: string): Promise<void> {
+    await this.#db.run('UPDATE _outpost_nodes SET token_hash = ?, prev_token_hash = ? WHERE id = ?', [tokenHash, prevTokenHash, id]);
+  }
+
+  async confirmNodeToken(id: string): Promise<void> {
+    await this.#db.run('UPDATE _outpost_nodes SET prev_token_hash = NULL WHERE id = ?', [id]);
   }
 
   async updateNode(id: string, f: { ackedSeq?: number; pulledSeq?: number; lastSeen?: number; revokedAt?: number }): Promise<void> {
@@ -294,6 +313,41 @@ export class SqlBookkeeping implements BookkeepingTx {
   async countConflicts(): Promise<number> {
     const [r] = await this.#db.all<{ n: number | bigint }>('SELECT COUNT(*) AS n FROM _outpost_conflicts');
     return Number(r?.n ?? 0);
+  }
+
+  async createAdmin(a: AdminRecord): Promise<void> {
+    await this.#db.run('INSERT INTO _outpost_admins (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)', [a.name, a.role, a.passwordHash, a.createdAt]);
+  }
+
+  async adminByName(name: string): Promise<AdminRecord | null> {
+    const rows = await this.#db.all<{ name: string; role: string; password_hash: string; created_at: number | bigint }>(
+      'SELECT name, role, password_hash, created_at FROM _outpost_admins WHERE name = ?', [name]);
+    const r = rows[0];
+    return r ? { name: r.name, role: r.role as AdminRole, passwordHash: r.password_hash, createdAt: Number(r.created_at) } : null;
+  }
+
+  async countAdmins(): Promise<number> {
+    const [r] = await this.#db.all<{ n: number | bigint | string }>('SELECT COUNT(*) AS n FROM _outpost_admins');
+    return Number(r?.n ?? 0);
+  }
+
+  async createSession(s: { tokenHash: string; admin: string; createdAt: number; expiresAt: number }): Promise<void> {
+    await this.#db.run('INSERT INTO _outpost_sessions (token_hash, admin, created_at, expires_at) VALUES (?, ?, ?, ?)', [s.tokenHash, s.admin, s.createdAt, s.expiresAt]);
+  }
+
+  async sessionByHash(tokenHash: string): Promise<SessionRecord | null> {
+    const rows = await this.#db.all<{ admin: string; role: string; created_at: number | bigint; expires_at: number | bigint }>(
+      'SELECT s.admin, a.role, s.created_at, s.expires_at FROM _outpost_sessions s JOIN _outpost_admins a ON a.name = s.admin WHERE s.token_hash = ?', [tokenHash]);
+    const r = rows[0];
+    return r ? { admin: r.admin, role: r.role as AdminRole, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at) } : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<boolean> {
+    return (await this.#db.run('DELETE FROM _outpost_sessions WHERE token_hash = ?', [tokenHash])) > 0;
+  }
+
+  async deleteExpiredSessions(now: number): Promise<number> {
+    return this.#db.run('DELETE FROM _outpost_sessions WHERE expires_at <= ?', [now]);
   }
 
   async addAudit(e: AuditRecord, at: number): Promise<void> {
@@ -484,7 +538,7 @@ function toQuarantine(r: QuarantineRow): QuarantineEntry {
   };
 }
 
-const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen';
+const NODE_COLS = 'id, name, created_at, joined_at, revoked_at, acked_seq, pulled_seq, last_seen, code_expires_at, CASE WHEN prev_token_hash IS NULL THEN 0 ELSE 1 END AS rotating';
 interface NodeRow {
   id: string;
   name: string;
@@ -494,6 +548,8 @@ interface NodeRow {
   acked_seq: number | bigint;
   pulled_seq: number | bigint;
   last_seen: number | bigint | null;
+  code_expires_at: number | bigint | null;
+  rotating: number | bigint | string;
 }
 const num = (v: number | bigint | null): number | null => (v === null ? null : Number(v));
 function toNode(r: NodeRow): NodeRecord {
@@ -506,5 +562,7 @@ function toNode(r: NodeRow): NodeRecord {
     ackedSeq: Number(r.acked_seq),
     pulledSeq: Number(r.pulled_seq),
     lastSeen: num(r.last_seen),
+    codeExpiresAt: num(r.code_expires_at),
+    rotating: Number(r.rotating) === 1,
   };
 }

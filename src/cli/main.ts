@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { schemaRefresh } from './schema-command.ts';
 import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
-import { join, nodeAdd, nodeRevoke, run, sync } from './node-commands.ts';
+import { join, nodeAdd, nodeRevoke, nodeRotate, rotate, run, sync } from './node-commands.ts';
+import { adminAdd } from './admin-command.ts';
 import { status } from './status-command.ts';
 import { purge } from './purge-command.ts';
 import { verify } from './verify-command.ts';
@@ -74,14 +75,40 @@ program
 const node = program.command('node').description('manage nodes on the hub');
 node
   .command('add <name>')
-  .description('enroll a node; prints its one-time code')
+  .description('enroll a node (again, for one that never joined: a new code); prints its one-time code')
   .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--expires-in <duration>', 'how long the code works: 90s, 30m, 24h, 7d (at most 30d)', '24h')
   .action(act(nodeAdd));
+node
+  .command('rotate <name>')
+  .description("re-key an enrolled node: its credential stops working now; prints a one-time code for `outpost rotate --code` on the node")
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--expires-in <duration>', 'how long the code works: 90s, 30m, 24h, 7d (at most 30d)', '24h')
+  .action(act(nodeRotate));
 node
   .command('revoke <name>')
   .description("revoke a node's credential")
   .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
   .action(act(nodeRevoke));
+
+program
+  .command('rotate')
+  .description("give this node a new credential (the old one stops working once the new one is used); with --code, redeem a code from `outpost node rotate`")
+  .requiredOption('--db <url>', "this node's database URL")
+  .option('--code <code>', 'one-time code from `outpost node rotate NAME`')
+  .option('--timeout <seconds>', "seconds to wait for the hub's answer before failing with HUB_UNREACHABLE", positive, '60')
+  .option('--json', 'machine-readable output')
+  .action(act(rotate, { exit: true }));
+
+const admin = program.command('admin').description('admin accounts of the console on the hub');
+admin
+  .command('add <name>')
+  .description('add an admin account; the password is asked on the terminal, or read from standard input with --password-stdin')
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--role <role>', 'admin (everything) or viewer (read only)', 'admin')
+  .option('--password-stdin', 'read the password from standard input (one line)')
+  .option('--json', 'machine-readable output')
+  .action(act(adminAdd));
 
 program
   .command('join')

@@ -1,9 +1,10 @@
 import { openDb, readCa } from './secrets.ts';
 import type { Adapter } from '../adapters/adapter.ts';
-import { addNode, revokeNode } from '../hub/enrollment.ts';
+import { OutpostError } from '../protocol/index.ts';
+import { addNode, rekeyNode, revokeNode } from '../hub/enrollment.ts';
 import { NodeAgent, type SyncSummary } from '../node/agent.ts';
 import { runLoop } from '../node/run-loop.ts';
-import { emit, terminalProgress } from './output.ts';
+import { cliActor, emit, terminalProgress } from './output.ts';
 
 /** Open the database for one command; only `join` may create it. */
 export async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, create = false): Promise<T> {
@@ -15,18 +16,50 @@ export async function withDb<T>(url: string, fn: (db: Adapter) => Promise<T>, cr
   }
 }
 
-/** `outpost node add NAME`: prints the one-time code and nothing else. */
-export function nodeAdd(name: string, o: { db: string }): Promise<void> {
+/** `--expires-in DURATION`: `90s`, `30m`, `24h`, `7d` (at most 30 days) as milliseconds. */
+export function durationMs(v: string): number {
+  const m = /^(\d{1,6})(s|m|h|d)$/.exec(v.trim());
+  const ms = m ? Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!(ms > 0) || ms > 30 * 86_400_000) throw new OutpostError('BAD_REQUEST', `--expires-in ${JSON.stringify(v)}: use a number and s, m, h or d (e.g. 30m, 24h, 7d; at most 30d)`);
+  return ms;
+}
+
+const codeLine = (name: string, expiresAt: number | null, how: string): string =>
+  `${how} ${name}; the code works once${expiresAt === null ? '' : `, until ${new Date(expiresAt).toISOString()}`}\n`;
+
+/** `outpost node add NAME [--expires-in D]`: prints the one-time code and nothing else on stdout. */
+export function nodeAdd(name: string, o: { db: string; expiresIn?: string }): Promise<void> {
+  const ttlMs = o.expiresIn === undefined ? undefined : durationMs(o.expiresIn);
   return withDb(o.db, async (db) => {
-    const { code } = await addNode(db, name);
-    process.stdout.write(code + '\n');
+    const r = await addNode(db, name, Date.now(), { ttlMs, actor: cliActor() });
+    process.stdout.write(r.code + '\n');
+    if (process.stderr.isTTY) process.stderr.write(codeLine(name, r.expiresAt, r.reissued ? 'new code for' : 'enrolled'));
+  });
+}
+
+/** `outpost node rotate NAME [--expires-in D]`: a new one-time code for an enrolled node; its credential stops working now. */
+export function nodeRotate(name: string, o: { db: string; expiresIn?: string }): Promise<void> {
+  const ttlMs = o.expiresIn === undefined ? undefined : durationMs(o.expiresIn);
+  return withDb(o.db, async (db) => {
+    const r = await rekeyNode(db, name, Date.now(), { ttlMs, actor: cliActor() });
+    process.stdout.write(r.code + '\n');
+    if (process.stderr.isTTY) process.stderr.write(codeLine(name, r.expiresAt, `re-keyed (on the node: outpost rotate --code CODE --db NODE_URL)`));
   });
 }
 
 export function nodeRevoke(name: string, o: { db: string }): Promise<void> {
   return withDb(o.db, async (db) => {
-    await revokeNode(db, name);
+    await revokeNode(db, name, Date.now(), { actor: cliActor() });
     process.stderr.write(`revoked ${name}\n`);
+  });
+}
+
+/** `outpost rotate --db NODE_URL [--code CODE]`: a new credential for this node. */
+export function rotate(o: { db: string; code?: string; json?: boolean; timeout?: string }): Promise<void> {
+  return withDb(o.db, async (db) => {
+    const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o) });
+    const r = await agent.rotate(o.code);
+    emit(!!o.json, { ok: true, ...r }, `new credential for ${r.nodeName} (${r.nodeId}) stored; ${r.confirmed ? 'the old one no longer works' : 'the old one works until the next sync'}`);
   });
 }
 

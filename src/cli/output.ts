@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import { isOutpostError } from '../protocol/index.ts';
 
 /** Print a result: JSON for machines with --json, a line for people otherwise. */
@@ -26,4 +27,13 @@ export function terminalProgress(): ((what: string, done: number, total?: number
     process.stderr.write(`\r${what}: ${done}${total ? `/${total}` : ''} rows${pct}   `);
     if (total && done >= total) process.stderr.write('\n');
   };
+}
+
+/** Who the audit trail names for a CLI action on the hub's database. */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli:unknown';
+  }
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { OutpostError, wireValueSchema } from '../protocol/index.ts';
 import type { Hub } from './hub.ts';
+import type { AdminGuard } from './admin-auth.ts';
 
 const STATUSES = ['auto', 'open', 'resolved'] as const;
 const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(128);
@@ -28,25 +29,25 @@ const idParam = (req: FastifyRequest): number => {
 /**
  * The admin API for conflicts and the audit trail (docs/protocol.md,
  * "Admin"): list and show conflicts, resolve an open one. Every route needs
- * the admin token; node credentials are refused.
+ * an admin session or the admin token (`admin-auth.ts`; a viewer only reads); node credentials are refused.
  */
-export function registerConflictRoutes(app: FastifyInstance, hub: Hub, admin: (req: FastifyRequest) => string): void {
+export function registerConflictRoutes(app: FastifyInstance, hub: Hub, admin: AdminGuard): void {
   app.get('/v1/admin/conflicts', async (req) => {
-    admin(req);
+    await admin(req);
     const q = listQuery.parse(req.query);
     return { conflicts: await hub.conflicts(q) };
   });
   app.get('/v1/admin/conflicts/:id', async (req) => {
-    admin(req);
+    await admin(req);
     return hub.conflict(idParam(req));
   });
   app.post('/v1/admin/conflicts/:id/resolve', async (req) => {
-    const actor = admin(req);
+    const { actor } = await admin(req);
     const id = idParam(req);
     return hub.resolveConflict(id, resolveBodySchema.parse(req.body), actor);
   });
   app.get('/v1/admin/audit', async (req) => {
-    admin(req);
+    await admin(req);
     const q = listQuery.pick({ after: true, limit: true }).strict().parse(req.query);
     const entries = await hub.db.read((tx) => tx.listAudit({ after: q.after, limit: q.limit ?? 100 }));
     return { entries: entries.map((e) => ({ ...e, at: new Date(e.at).toISOString(), detail: e.detail === null ? null : (JSON.parse(e.detail) as unknown) })) };

@@ -10,6 +10,11 @@ export function newNodeToken(): string {
   return `opn_${randomBytes(32).toString('base64url')}`;
 }
 
+/** An admin's console session (256 bits); the hub keeps only its hash. The prefix tells it from a node credential. */
+export function newSessionToken(): string {
+  return `ops_${randomBytes(32).toString('base64url')}`;
+}
+
 export function newNodeId(): string {
   return `n-${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }

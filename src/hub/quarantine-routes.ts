@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { OutpostError } from '../protocol/index.ts';
+import type { AdminGuard } from './admin-auth.ts';
 import type { QuarantineStatus } from '../adapters/adapter.ts';
 import { discardQuarantined, listQuarantine, retryQuarantined, showQuarantine, type ApplyAs } from './quarantine.ts';
 
@@ -7,13 +8,13 @@ const STATUSES: readonly QuarantineStatus[] = ['open', 'applied', 'discarded'];
 
 /**
  * The admin API of the quarantine (docs/protocol.md, "Admin: quarantine"),
- * behind the admin token: list, show, retry, discard. Answers are JSON;
+ * behind an admin session or the admin token (a viewer only reads): list, show, retry, discard. Answers are JSON;
  * errors problem+json through the server's error handler.
  */
-export function registerQuarantineRoutes(app: FastifyInstance, hub: ApplyAs, admin: (req: FastifyRequest) => string): void {
+export function registerQuarantineRoutes(app: FastifyInstance, hub: ApplyAs, admin: AdminGuard): void {
   const now = (): number => Date.now();
   app.get('/v1/admin/quarantine', async (req) => {
-    admin(req);
+    await admin(req);
     const q = req.query as Record<string, string | undefined>;
     const status = q.status;
     if (status !== undefined && !STATUSES.includes(status as QuarantineStatus)) throw new OutpostError('BAD_REQUEST', `status must be one of ${STATUSES.join(', ')}`);
@@ -22,15 +23,15 @@ export function registerQuarantineRoutes(app: FastifyInstance, hub: ApplyAs, adm
     return { entries: await listQuarantine(hub.db, status as QuarantineStatus | undefined, limit) };
   });
   app.get('/v1/admin/quarantine/:id', async (req) => {
-    admin(req);
+    await admin(req);
     return showQuarantine(hub.db, idParam(req));
   });
   app.post('/v1/admin/quarantine/:id/retry', async (req) => {
-    const actor = admin(req);
+    const { actor } = await admin(req);
     return retryQuarantined(hub, idParam(req), actor, now());
   });
   app.post('/v1/admin/quarantine/:id/discard', async (req) => {
-    const actor = admin(req);
+    const { actor } = await admin(req);
     return discardQuarantined(hub, idParam(req), actor, now());
   });
 }

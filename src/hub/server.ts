@@ -5,25 +5,33 @@ import { once } from 'node:events';
 import { constants as zlibConstants } from 'node:zlib';
 import type { Logger } from 'pino';
 import {
-  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, isReservedKey, handshakeRequestSchema, joinRequestSchema, parsePushRequest,
+  GZIP_LEVEL, OutpostError, PROTOCOL_VERSION, isReservedKey, handshakeRequestSchema, parsePushRequest,
   verifyFetchRequestSchema, verifyRowsRequestSchema, verifySumsRequestSchema,
 } from '../protocol/index.ts';
 import type { NodeRecord } from '../adapters/adapter.ts';
 import type { Hub } from './hub.ts';
 import { asOutpostError, sendProblem } from './problem.ts';
 import { HubMetrics } from './metrics.ts';
-import { authenticate, redeemCode } from './enrollment.ts';
+import { authenticate } from './enrollment.ts';
 import { verifyFetch, verifyRows, verifySums } from './hub-verify.ts';
-import { adminGuard } from './admin-auth.ts';
+import { adminGuard, bearer } from './admin-auth.ts';
+import { registerCredentialRoutes } from './credential-routes.ts';
+import { FailureLimiter, type FailureLimitOptions } from './rate-limit.ts';
 import { registerConflictRoutes } from './conflict-routes.ts';
 import { registerQuarantineRoutes } from './quarantine-routes.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
-  /** the admin API's bearer token (`OUTPOST_ADMIN_TOKEN`); absent: the admin API answers ADMIN_DISABLED */
+  /** the admin API's automation token (`OUTPOST_ADMIN_TOKEN`, admin role); absent: only admin sessions (with no admin account either, ADMIN_DISABLED) */
   adminToken?: string;
   /** serve HTTPS (TLS 1.2 or newer) with this certificate (chain) and private key, PEM */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** the clock of code expiry, sessions and the failure limits (tests move it) */
+  now?: () => number;
+  /** how long an admin session lasts (default 8 hours) */
+  sessionTtlMs?: number;
+  /** failed joins and logins allowed per client address (default 10 a minute) */
+  failureLimit?: FailureLimitOptions;
 }
 
 /** The oldest TLS version the hub accepts. */
@@ -80,6 +88,8 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.setErrorHandler((err, req, reply) => {
     const e = asOutpostError(err);
     if (e.code === 'INTERNAL') req.log.error({ err }, 'request failed');
+    const retry = e.details?.retryAfterSeconds;
+    if (e.code === 'RATE_LIMITED' && typeof retry === 'number') void reply.header('retry-after', String(retry));
     return sendProblem(reply, e);
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new OutpostError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
@@ -92,16 +102,14 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     }
   });
 
-  const admin = adminGuard(opts.adminToken);
+  const now = opts.now ?? Date.now;
+  const admin = adminGuard({ token: opts.adminToken, db: hub.db, now });
   registerConflictRoutes(app, hub, admin);
   registerQuarantineRoutes(app, hub, admin);
+  // POST /v1/join, /v1/rotate, /v1/admin/login, /v1/admin/logout (issue 7)
+  registerCredentialRoutes(app, hub.db, { admin, now, limiter: new FailureLimiter(opts.failureLimit), sessionTtlMs: opts.sessionTtlMs });
 
-  const auth = async (req: FastifyRequest): Promise<NodeRecord> => {
-    const h = req.headers.authorization;
-    const m = h ? /^bearer\s+(\S+)\s*$/i.exec(h) : null;
-    const token = m?.[1];
-    return authenticate(hub.db, token);
-  };
+  const auth = async (req: FastifyRequest): Promise<NodeRecord> => authenticate(hub.db, bearer(req));
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
   app.get('/healthz', async () => ({ ok: true }));
@@ -114,8 +122,6 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     for (const n of s.nodes) if (!n.revokedAt) metrics.nodeLag.set({ node: n.name }, n.lag);
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-
-  app.post('/v1/join', async (req) => redeemCode(hub.db, joinRequestSchema.parse(req.body).code));
 
   app.post('/v1/handshake', async (req) => {
     const node = await auth(req);

@@ -92,8 +92,47 @@ export class NodeAgent {
     return { agent, summary };
   }
 
-  /** One push and pull (and the first snapshot when none was taken). */
+  /**
+   * A new credential for this node (`outpost rotate`). Without a code the
+   * node asks with its current credential (`POST /v1/rotate`); with a code
+   * from `outpost node rotate NAME` it redeems that. The new token is stored
+   * before anything else, then used once (`GET /v1/status`), which makes the
+   * hub drop the old one. If the reply is lost the node still has its old
+   * token, which the hub keeps accepting until the new one is used: running
+   * the command again is safe. If that confirming request fails, the next
+   * sync confirms. Returns whether the old token is known to be dead.
+   */
+  async rotate(code?: string): Promise<{ nodeId: string; nodeName: string; confirmed: boolean }> {
+    const state = await this.db.read(readNodeState);
+    const client = new HubClient(state.hubUrl, code === undefined ? state.token : undefined, { timeoutMs: this.#opts.timeoutMs });
+    const r = await client.rotate(code === undefined ? {} : { code: code.trim(), nodeId: state.nodeId });
+    if (r.nodeId !== state.nodeId) throw new OutpostError('HUB_ERROR', `the hub answered for node ${r.nodeId}, this database is ${state.nodeId}`);
+    await this.db.write((tx) => writeNodeState(tx, { token: r.token }));
+    let confirmed = true;
+    try {
+      await new HubClient(state.hubUrl, r.token, { timeoutMs: this.#opts.timeoutMs }).status();
+    } catch {
+      confirmed = false;
+    }
+    return { nodeId: r.nodeId, nodeName: r.nodeName, confirmed };
+  }
+
+  /**
+   * One push and pull (and the first snapshot when none was taken). A sync
+   * refused UNAUTHORIZED because `outpost rotate` replaced the credential
+   * while it ran is done again, once, with the new one.
+   */
   async sync(): Promise<SyncSummary> {
+    const token = (await this.db.read(readNodeState)).token;
+    try {
+      return await this.#syncOnce();
+    } catch (e) {
+      if (!(e instanceof OutpostError && e.code === 'UNAUTHORIZED') || (await this.db.read(readNodeState)).token === token) throw e;
+      return this.#syncOnce();
+    }
+  }
+
+  async #syncOnce(): Promise<SyncSummary> {
     const started = Date.now();
     const state = await this.db.read(readNodeState);
     const ctx = this.#context(state);

@@ -6,7 +6,7 @@ import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import {
   ERROR_CODES, GZIP_LEVEL, OutpostError, type ErrorCode, type HandshakeRequest, type HandshakeResponse, type JoinResponse,
-  type PullResponse, type PushRequest, type PushResponse, type VerifyFetchRequest, type VerifyFetchResponse,
+  type PullResponse, type PushRequest, type RotateRequest, type PushResponse, type VerifyFetchRequest, type VerifyFetchResponse,
   type VerifyRowsRequest, type VerifyRowsResponse, type VerifySumsRequest, type VerifySumsResponse,
 } from '../protocol/index.ts';
 
@@ -54,6 +54,16 @@ export class HubClient {
 
   join(code: string): Promise<JoinResponse> {
     return this.#json('POST', '/v1/join', { code });
+  }
+
+  /** A new credential: `{}` with this client's token, or `{ code, nodeId }` with a re-key code (docs/protocol.md, POST /v1/rotate). */
+  rotate(req: RotateRequest): Promise<JoinResponse> {
+    return this.#json('POST', '/v1/rotate', req);
+  }
+
+  /** `GET /v1/status`: the node's lag; the first request with a rotated token confirms the rotation. */
+  status(): Promise<{ nodeId: string; logSeq: number; lag: number }> {
+    return this.#json('GET', '/v1/status');
   }
 
   handshake(req: HandshakeRequest): Promise<HandshakeResponse> {
@@ -221,9 +231,9 @@ export class HubClient {
         const cause = (e as { cause?: { code?: string; message?: string } }).cause;
         // A kept-alive connection the hub closed (it restarted, say) fails the
         // next request on it before any reply: that one is sent once more on a
-        // new connection. Every request but join is idempotent (a push the
-        // hub committed is acknowledged again, not applied twice).
-        if (attempt === 1 && path !== '/v1/join' && RETRY_ONCE.has(cause?.code ?? '') && !signal?.aborted) continue;
+        // new connection. Every request but join and rotate is idempotent (a
+        // push the hub committed is acknowledged again, not applied twice).
+        if (attempt === 1 && path !== '/v1/join' && path !== '/v1/rotate' && RETRY_ONCE.has(cause?.code ?? '') && !signal?.aborted) continue;
         const tls = tlsError(this.baseUrl, cause?.code ?? '', cause?.message ?? '', this.#ca !== undefined);
         if (tls) throw tls;
         const timedOut = (e as Error).name === 'TimeoutError' || signal?.aborted;

@@ -37,6 +37,13 @@ export type Change = z.infer<typeof changeSchema>;
 
 export const joinRequestSchema = z.object({ code: z.string().min(8).max(200) }).strict();
 export type JoinRequest = z.infer<typeof joinRequestSchema>;
+/**
+ * `POST /v1/rotate` (issue 7): empty, with the node's credential, for a new
+ * credential; or a code from `outpost node rotate` and the node's id, without
+ * a credential. The answer has the shape of the join response.
+ */
+export const rotateRequestSchema = z.object({ code: z.string().min(8).max(200).optional(), nodeId: z.string().min(1).max(191).optional() }).strict();
+export type RotateRequest = z.infer<typeof rotateRequestSchema>;
 export const joinResponseSchema = z.object({
   nodeId: z.string(),
   nodeName: z.string(),

@@ -34,15 +34,16 @@ test('the README acceptance scenario, with the real CLI and the sqlite3 shell', 
   assert.equal(addA.code, 0, addA.stderr);
   assert.match(addA.stdout, /^[0-9a-f]{6}(-[0-9a-f]{6}){3}\n$/, 'node add prints the code and nothing else');
   const codeB = outpost(dir, ['node', 'add', 'lab-b', '--db', 'sqlite:hub.db']).stdout.trim();
-  const dup = outpost(dir, ['node', 'add', 'lab-a', '--db', 'sqlite:hub.db']);
-  assert.equal(dup.code, 2);
-  assert.match(dup.stderr, /a node named lab-a exists already \[NODE_EXISTS\]/);
 
   for (const [code, lab] of [[addA.stdout.trim(), 'lab-a'], [codeB, 'lab-b']]) {
     const j = outpost(dir, ['join', '--hub', url, '--code', code!, '--db', `sqlite:${lab}.db`]);
     assert.equal(j.code, 0, j.stderr);
     assert.match(j.stdout, new RegExp(`joined .* as ${lab} .*snapshot 7 rows`));
   }
+  // A name whose node joined cannot be added again (one that never joined gets a new code: test/e2e/credentials.test.ts).
+  const dup = outpost(dir, ['node', 'add', 'lab-a', '--db', 'sqlite:hub.db']);
+  assert.equal(dup.code, 2);
+  assert.match(dup.stderr, /a node named lab-a exists already \[NODE_EXISTS\]/);
   const reused = outpost(dir, ['join', '--hub', url, '--code', addA.stdout.trim(), '--db', 'sqlite:lab-x.db']);
   assert.equal(reused.code, 2);
   assert.match(reused.stderr, /\[ENROLLMENT_CODE_INVALID\]/);

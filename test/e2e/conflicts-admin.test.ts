@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { OIMS_CONFIG, hubWithLabs, queryAll, rowsOf, type TestNode } from '../helpers/fixtures.ts';
 import { outpost } from '../helpers/cli.ts';
 import { buildServer } from '../../src/hub/server.ts';
+import { addAdmin } from '../../src/hub/admin-accounts.ts';
 
 const TOKEN = 'admin-token-for-tests-0123456789';
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -28,7 +29,7 @@ async function withOpenConflicts(t: Parameters<typeof hubWithLabs>[0], items: nu
   return { ...world, a, b, configPath };
 }
 
-test('admin API: conflicts need the admin token (never a node credential); list, show, resolve, audit; bad input changes nothing', async (t) => {
+test('admin API: conflicts need an admin session or the admin token (never a node credential; a viewer cannot resolve); list, show, resolve, audit; bad input changes nothing', async (t) => {
   const { hub, a, b } = await withOpenConflicts(t, [1]);
   const app = await buildServer(hub.hub, { adminToken: TOKEN });
   t.after(() => app.close());
@@ -64,15 +65,24 @@ test('admin API: conflicts need the admin token (never a node credential); list,
   assert.deepEqual(rowsOf(hub.dbPath, 'items'), before, 'refused requests changed nothing');
   assert.equal((await app.inject({ url: `/v1/admin/conflicts/${id}`, headers: auth })).json().status, 'open');
 
-  const done = await post({ take: 'node' }, { ...auth, 'x-outpost-actor': 'alice' });
+  // Admins log in (issue 7): a viewer may read but not resolve; the admin's name is the audit actor.
+  await addAdmin(hub.hub.db, { name: 'alice', password: 'alice-password-123', actor: 'test' });
+  await addAdmin(hub.hub.db, { name: 'vic', password: 'vic-password-1234', role: 'viewer', actor: 'test' });
+  const session = async (name: string, password: string): Promise<Record<string, string>> =>
+    ({ authorization: `Bearer ${(await app.inject({ method: 'POST', url: '/v1/admin/login', payload: { name, password } })).json().token}` });
+  const vic = await session('vic', 'vic-password-1234');
+  assert.equal((await app.inject({ url: `/v1/admin/conflicts/${id}`, headers: vic })).json().status, 'open');
+  problem(await post({ take: 'node' }, vic), 403, 'FORBIDDEN');
+  assert.deepEqual(rowsOf(hub.dbPath, 'items'), before, 'the viewer changed nothing');
+  const done = await post({ take: 'node' }, await session('alice', 'alice-password-123'));
   assert.equal(done.statusCode, 200);
-  assert.deepEqual([done.json().status, done.json().result, done.json().resolved.by], ['resolved', 'B1', 'api:alice']);
+  assert.deepEqual([done.json().status, done.json().result, done.json().resolved.by], ['resolved', 'B1', 'alice']);
   problem(await post({ take: 'hub' }), 409, 'ALREADY_RESOLVED');
   for (const l of [a, b]) await l.agent.sync();
   for (const path of [hub.dbPath, a.path, b.path]) assert.equal((rowsOf(path, 'items')[0] as { notes: string }).notes, 'B1', `${path} has the admin's choice`);
 
   const audit = (await app.inject({ url: '/v1/admin/audit', headers: auth })).json() as { entries: { actor: string; action: string; target: string; detail: { take: string; result: unknown } }[] };
-  assert.deepEqual(audit.entries.map((e) => [e.actor, e.action, e.target, e.detail.take, e.detail.result]), [['api:alice', 'conflict.resolve', `conflict:${id}`, 'node', 'B1']]);
+  assert.deepEqual(audit.entries.filter((e) => e.action.startsWith('conflict.')).map((e) => [e.actor, e.action, e.target, e.detail.take, e.detail.result]), [['alice', 'conflict.resolve', `conflict:${id}`, 'node', 'B1']]);
   const metrics = await app.inject({ url: '/metrics' });
   assert.match(metrics.body, /^outpost_conflicts_open 0$/m);
 });
@@ -113,7 +123,7 @@ test('outpost conflicts list | show | resolve on the hub database: the review qu
   }
   const status = outpost(dir, ['status', '--db', db]);
   assert.match(status.stdout, /0 waiting for review/);
-  const audit = queryAll<{ actor: string; target: string }>(hub.dbPath, 'SELECT actor, target FROM _outpost_audit ORDER BY id');
+  const audit = queryAll<{ actor: string; target: string }>(hub.dbPath, "SELECT actor, target FROM _outpost_audit WHERE action LIKE 'conflict.%' ORDER BY id");
   assert.deepEqual(audit.map((e) => e.actor), ['cli:bob', audit[1]!.actor]);
   assert.match(audit[1]!.actor, /^cli:/);
   assert.equal(outpost(dir, ['conflicts', 'list', '--db', db, '--status', 'resolved', '--json']).stdout.match(/"status":"resolved"/g)?.length, 2);

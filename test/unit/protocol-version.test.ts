@@ -13,7 +13,8 @@ const KNOWN: Record<number, string> = {
   // v1 is unreleased: it gained optional column.autoIncrement, handshake keyRange and change.restate (2026-11-22),
   // and handshake purgedThrough/purgedHlc (purge with a retention horizon) and the verify messages (verifySums/Rows/Fetch; issue 5), before any release
   // and issue 6 (unreleased still): table policies manual/custom, columnPolicies and onDelete, change.deltas (counters), push quarantined
-  1: '67ed81b1515e26b8',
+  // and issue 7 (unreleased still): rotateRequestSchema (POST /v1/rotate)
+  1: '5a4c1da64293cfcc',
 };
 
 test('the protocol version changes whenever a message schema does', () => {

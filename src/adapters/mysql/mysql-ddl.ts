@@ -29,6 +29,9 @@ const CONFLICT_COLUMNS: [string, string][] = [
   ['result', 'LONGTEXT'], ['incoming', 'LONGTEXT'], ['resolved_at', 'BIGINT'], ['resolved_by', 'VARCHAR(191)'], ['resolution', 'LONGTEXT'],
 ];
 
+/** Columns of `_outpost_nodes` added by issue 7 (as on SQLite). */
+const NODE_COLUMNS: [string, string][] = [['code_expires_at', 'BIGINT'], ['prev_token_hash', 'VARCHAR(191)']];
+
 const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_log (seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, tbl VARCHAR(64) NOT NULL, pk VARCHAR(700) NOT NULL, op CHAR(1) NOT NULL, hlc VARCHAR(255) NOT NULL, cols LONGTEXT, col_hlc LONGTEXT, origin VARCHAR(191), INDEX _outpost_log_row (tbl, pk, seq)) ${TAIL}`,
   `CREATE TABLE IF NOT EXISTS _outpost_nodes (id VARCHAR(191) NOT NULL PRIMARY KEY, name VARCHAR(191) NOT NULL UNIQUE, code_hash VARCHAR(191), token_hash VARCHAR(191) UNIQUE, created_at BIGINT NOT NULL, joined_at BIGINT, revoked_at BIGINT, acked_seq BIGINT NOT NULL DEFAULT 0, pulled_seq BIGINT NOT NULL DEFAULT 0, last_seen BIGINT) ${TAIL}`,
@@ -38,6 +41,10 @@ const HUB = [
   // Conflict log columns added by issue 6 (a hub database made before gets them here).
   `ALTER TABLE _outpost_conflicts ${CONFLICT_COLUMNS.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ')}`,
   `CREATE INDEX IF NOT EXISTS _outpost_conflicts_status ON _outpost_conflicts (status)`,
+  // Issue 7: code expiry and token rotation on nodes; admin accounts (argon2id hashes) and their console sessions (sha-256 of the token).
+  `ALTER TABLE _outpost_nodes ${NODE_COLUMNS.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ')}`,
+  `CREATE TABLE IF NOT EXISTS _outpost_admins (name VARCHAR(191) NOT NULL PRIMARY KEY, role VARCHAR(16) NOT NULL, password_hash VARCHAR(255) NOT NULL, created_at BIGINT NOT NULL) ${TAIL}`,
+  `CREATE TABLE IF NOT EXISTS _outpost_sessions (token_hash VARCHAR(64) NOT NULL PRIMARY KEY, admin VARCHAR(191) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL) ${TAIL}`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */

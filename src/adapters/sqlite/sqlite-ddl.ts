@@ -20,6 +20,9 @@ const CONFLICT_COLUMNS: [string, string][] = [
   ['result', 'TEXT'], ['incoming', 'TEXT'], ['resolved_at', 'INTEGER'], ['resolved_by', 'TEXT'], ['resolution', 'TEXT'],
 ];
 
+/** Columns of `_outpost_nodes` added by issue 7: when a code expires, and the token a rotation replaced until the new one is used. */
+const NODE_COLUMNS: [string, string][] = [['code_expires_at', 'INTEGER'], ['prev_token_hash', 'TEXT']];
+
 const HUB = [
   `CREATE TABLE IF NOT EXISTS _outpost_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, hlc TEXT NOT NULL, cols TEXT, col_hlc TEXT, origin TEXT)`,
   `CREATE INDEX IF NOT EXISTS _outpost_log_row ON _outpost_log (tbl, pk, seq)`,
@@ -30,6 +33,10 @@ const HUB = [
   // Conflict log columns added by issue 6 (a hub database made before gets them here; a duplicate column is ignored).
   ...CONFLICT_COLUMNS.map(([name, type]) => `ALTER TABLE _outpost_conflicts ADD COLUMN ${name} ${type}`),
   `CREATE INDEX IF NOT EXISTS _outpost_conflicts_status ON _outpost_conflicts (status)`,
+  // Issue 7: code expiry and token rotation on nodes; admin accounts (argon2id hashes) and their console sessions (sha-256 of the token).
+  ...NODE_COLUMNS.map(([name, type]) => `ALTER TABLE _outpost_nodes ADD COLUMN ${name} ${type}`),
+  `CREATE TABLE IF NOT EXISTS _outpost_admins (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _outpost_sessions (token_hash TEXT PRIMARY KEY, admin TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */
