@@ -7,7 +7,7 @@ import { hashSecret, newSessionToken } from './credentials.ts';
  * Admin accounts of the console: passwords kept as argon2id hashes only,
  * sessions as random tokens of which the hub keeps the SHA-256. Logins
  * (failed ones too, without the password) and accounts added go to the audit
- * trail. docs/security-credentials.md has the reasoning.
+ * trail. docs/security.md has the reasoning.
  */
 
 export const ADMIN_ROLES: readonly AdminRole[] = ['admin', 'viewer'];

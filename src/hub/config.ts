@@ -39,7 +39,7 @@ export const hubConfigSchema = z
     /**
      * how far (seconds) a node's clock, and every stamp it pushes, may be
      * ahead of the hub's wall clock; further ahead, its handshake and push are
-     * refused with CLOCK_AHEAD and change nothing (docs/security-input-clock.md)
+     * refused with CLOCK_AHEAD and change nothing (docs/security.md)
      */
     maxClockAheadSeconds: z.number().int().min(1).max(365 * 86_400).default(300),
     /**

@@ -6,7 +6,7 @@ import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './creden
  * Node enrollment on the hub's database: one-time codes that expire,
  * credentials (only their hashes are stored), rotation, revocation, and
  * checking a request's credential. Every change is audited
- * (docs/security-credentials.md); no code or token ever goes into the audit.
+ * (docs/security.md); no code or token ever goes into the audit.
  */
 
 export const DEFAULT_KEY_RANGE_SIZE = 1_000_000;

@@ -9,7 +9,7 @@ import { writeNodeState } from './node-state.ts';
  * changes carry stamps in the future, and its clock never goes back below
  * them, so the hub would refuse it until the world caught up. Those stamps
  * were never accepted anywhere (the hub refuses them), so the node may
- * replace them. docs/security-input-clock.md explains the choice.
+ * replace them. docs/security.md explains the choice.
  */
 
 /** `_outpost_state` key: the node's clock at the end of its last successful sync (every stamp it held then was accepted by the hub). */

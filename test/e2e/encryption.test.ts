@@ -19,7 +19,7 @@ const KEY = 'correct horse battery staple ☃ \' "';
 const MARKER = 'PLAINTEXT-CANARY-5be1c0de';
 
 /**
- * The lab app opening the encrypted file, as docs/security-transport-storage.md
+ * The lab app opening the encrypted file, as docs/security.md
  * says: SQLCipher 4's `PRAGMA key` on a SQLite3MultipleCiphers build set to
  * the SQLCipher scheme (an SQLCipher 4 build needs only the `key` line).
  */

@@ -153,7 +153,7 @@ export class SqliteAdapter implements Adapter {
       throw new OutpostError('DB_KEY_INVALID', `${this.description} is encrypted (or is not a SQLite database): give its key with OUTPOST_DB_KEY or --db-key-file`);
     }
     if (kind === 'plain' && opts.key !== undefined) {
-      throw new OutpostError('DB_KEY_INVALID', `${this.description} is not encrypted, but a key was given; Outpost does not encrypt an existing file in place (see docs/security-transport-storage.md), so open it without OUTPOST_DB_KEY or --db-key-file`);
+      throw new OutpostError('DB_KEY_INVALID', `${this.description} is not encrypted, but a key was given; Outpost does not encrypt an existing file in place (see docs/security.md), so open it without OUTPOST_DB_KEY or --db-key-file`);
     }
     // The salt of an encrypted file is its first 16 bytes; a new file gets a random one.
     if (opts.key !== undefined) this.#key = sqlcipherRawKey(opts.key, kind === 'other' ? head : randomBytes(16));
