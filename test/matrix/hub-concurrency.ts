@@ -23,7 +23,7 @@ const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(
 export function hubConcurrency(dialect: DialectName): void {
   test(`${dialect} hub: ${WRITERS} website writers and ${PUSHERS} nodes pushing at once (${PUSHERS * 2} pushes) on the same rows: no pull misses a change, no update is lost`, async (t) => {
     const dir = tempDir(t);
-    const hub = await startMatrixHub(t, dialect, dir);
+    const hub = await startMatrixHub(t, dialect, dir, { config: { maxClockAheadSeconds: 2 * 3600 } });
     for (let r = 1; r <= ROWS; r++) await hub.web.run("INSERT INTO items (id, lab_id, name, quantity, notes) VALUES (?, 'lab-a', ?, 0, 'seed')", ID(r), `row ${r}`);
     const watcher = await joinMatrixLab(t, hub, 'sqlite', dir, 'watcher');
 
