@@ -56,8 +56,19 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-console.log(`running ${files.length} test files`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files.map((f) => relative(root, f))], {
+// The longest files start first, so that the run does not end with them
+// alone: the torture suite's in-process scenarios, then the other tiers
+// that take minutes. Most files wait on databases and HTTP more than they
+// compute, so three run at a time on two cores (OUTPOST_TEST_CONCURRENCY).
+const FIRST = ['sqlite-scenarios-a', 'sqlite-scenarios-b', 'mixed-scenarios', 'every-step', 'hub-concurrency', 'processes', 'property'];
+const rank = (f) => {
+  const i = FIRST.findIndex((w) => f.includes(w));
+  return i < 0 ? FIRST.length : i;
+};
+files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 3);
+console.log(`running ${files.length} test files, ${concurrency} at a time`);
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files.map((f) => relative(root, f))], {
   cwd: root,
   stdio: 'inherit',
 });

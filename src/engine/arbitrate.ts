@@ -160,7 +160,8 @@ export async function arbitrate(meta: RowMeta | undefined, change: Change, table
     const nodeH = changeColumnStamp(change, c);
     const hubV = hubRow[c] ?? null;
     const hubH = columnStamp(meta, c);
-    const hubOrigin = ctx.concurrent?.cols.get(c) ?? stampOrigin(hubH);
+    // Who wrote the hub's value: its stamp says (an lww entry after the cursor carries every column, written or not).
+    const hubOrigin = stampOrigin(hubH);
     const incomingWon = won.has(c);
     const keepHub = (): void => {
       if (won.delete(c)) metaNext.colHlc[c] = hubH;
@@ -255,7 +256,7 @@ async function deleteOfRow(meta: RowMeta | undefined, change: Change, table: Tab
   const policy = cols.some((c) => columnPolicy(table, c) === 'custom') ? 'custom' : rule;
   if (decision === 'delete') {
     for (const c of cols) {
-      out.conflicts.push(rec({ kind: 'delete-updated', column: c, lost: hubRow[c] ?? null, lostHlc: stamps[c]!, lostOrigin: ctx.concurrent?.cols.get(c) ?? stampOrigin(stamps[c]!), kept: undefined, winnerHlc: change.hlc, keptOrigin: ctx.origin, result: undefined, rule: why, policy, status: 'auto' }));
+      out.conflicts.push(rec({ kind: 'delete-updated', column: c, lost: hubRow[c] ?? null, lostHlc: stamps[c]!, lostOrigin: stampOrigin(stamps[c]!), kept: undefined, winnerHlc: change.hlc, keptOrigin: ctx.origin, result: undefined, rule: why, policy, status: 'auto' }));
     }
     return out;
   }
@@ -270,7 +271,7 @@ async function deleteOfRow(meta: RowMeta | undefined, change: Change, table: Tab
   }
   keep.conflicts.push(rec({
     kind: 'delete-updated', column: null, lost: undefined, lostHlc: change.hlc, lostOrigin: ctx.origin,
-    kept: pick(hubRow, cols), winnerHlc: cols.map((c) => stamps[c]!).sort().at(-1)!, keptOrigin: ctx.concurrent?.cols.get(cols[0]!) ?? stampOrigin(stamps[cols[0]!]!),
+    kept: pick(hubRow, cols), winnerHlc: cols.map((c) => stamps[c]!).sort().at(-1)!, keptOrigin: stampOrigin(stamps[cols[0]!]!),
     result: values ?? pick(hubRow, cols), rule: why, policy, status: decision === 'open' ? 'open' : 'auto',
   }));
   return keep;

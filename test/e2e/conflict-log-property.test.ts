@@ -120,7 +120,12 @@ test('property: concurrent writes on 3–5 labs and the website under merge, lww
         }
       },
     ),
-    { numRuns: Number(process.env.OUTPOST_CONFLICT_PROPERTY_RUNS ?? 30), endOnFailure: true },
+    {
+      numRuns: Number(process.env.OUTPOST_CONFLICT_PROPERTY_RUNS ?? 30),
+      endOnFailure: true,
+      // Replay a failure: the seed and path fast-check printed.
+      ...(process.env.OUTPOST_CONFLICT_PROPERTY_SEED ? { seed: Number(process.env.OUTPOST_CONFLICT_PROPERTY_SEED), path: process.env.OUTPOST_CONFLICT_PROPERTY_PATH } : {}),
+    },
   );
   t.diagnostic(`${runs} random histories converged; ${overwritten} concurrent overwrites found in the conflict log`);
 });
