@@ -12,7 +12,7 @@
 //   npm test -- e2e hlc      only files whose path contains one of the words
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -56,21 +56,43 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-// The longest files start first, so that the run does not end with them
-// alone: the torture suite's in-process scenarios, then the other tiers
-// that take minutes. Most files wait on databases and HTTP more than they
-// compute, so three run at a time on two cores (OUTPOST_TEST_CONCURRENCY).
-const FIRST = ['sqlite-scenarios-a', 'sqlite-scenarios-b', 'mixed-scenarios', 'every-step', 'hub-concurrency', 'processes', 'property'];
-const rank = (f) => {
-  const i = FIRST.findIndex((w) => f.includes(w));
-  return i < 0 ? FIRST.length : i;
-};
-files.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 3);
-console.log(`running ${files.length} test files, ${concurrency} at a time`);
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...files.map((f) => relative(root, f))], {
-  cwd: root,
-  stdio: 'inherit',
-});
+// Node's runner starts files in path order, which would leave the torture
+// suite's two long in-process files (minutes of CPU each) running alone at
+// the end. They run in a runner of their own, beside the one for every
+// other file, so the two overlap; their report is printed after the main
+// one, then one closing line for both. Most other files wait on databases
+// and HTTP more than they compute (OUTPOST_TEST_CONCURRENCY: files at a
+// time in the main runner, default 2).
+const LONG = ['sqlite-scenarios-a', 'sqlite-scenarios-b'];
+const long = files.filter((f) => LONG.some((w) => f.includes(w)));
+const rest = files.filter((f) => !long.includes(f));
+const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 2);
+console.log(`running ${files.length} test files: ${rest.length} (${concurrency} at a time)${long.length ? ` beside ${long.length} long torture files` : ''}`);
+
+/** One `node --test` run; resolves with its exit code and its pass/fail counts. */
+function runner(list, n, out) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...list.map((f) => relative(root, f))], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (c) => {
+      text += c.toString();
+      out(c);
+    });
+    child.on('close', (code) => {
+      const count = (what) => Number(/^# (?:pass|fail|skipped) /m.test(text) ? ([...text.matchAll(new RegExp(`^# ${what} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0) : 0);
+      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail'), skipped: count('skipped') });
+    });
+  });
+}
+const held = [];
+const runs = [runner(rest, concurrency, (c) => process.stdout.write(c))];
+if (long.length) runs.push(runner(long, long.length, (c) => held.push(c)));
+const [main, torture] = await Promise.all(runs);
+if (torture) {
+  for (const c of held) process.stdout.write(c);
+}
 for (const line of skipped) console.log(`SKIPPED SUITES: ${line}`);
-process.exit(r.status ?? 1);
+const all = [main, torture].filter(Boolean);
+const sum = (k) => all.reduce((n, r) => n + r[k], 0);
+console.log(`tests: ${sum('pass')} passed, ${sum('fail')} failed, ${sum('skipped')} skipped`);
+process.exit(all.some((r) => r.code !== 0) ? 1 : 0);
