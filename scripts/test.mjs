@@ -62,11 +62,11 @@ if (files.length === 0) {
 // other file, so the two overlap; their report is printed after the main
 // one, then one closing line for both. Most other files wait on databases
 // and HTTP more than they compute (OUTPOST_TEST_CONCURRENCY: files at a
-// time in the main runner, default 3).
+// time in the main runner, default 2).
 const LONG = ['sqlite-scenarios-a', 'sqlite-scenarios-b'];
 const long = files.filter((f) => LONG.some((w) => f.includes(w)));
 const rest = files.filter((f) => !long.includes(f));
-const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 3);
+const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 2);
 console.log(`running ${files.length} test files: ${rest.length} (${concurrency} at a time)${long.length ? ` beside ${long.length} long torture files` : ''}`);
 
 /** One `node --test` run; resolves with its exit code and its pass/fail counts. */
