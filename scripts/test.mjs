@@ -80,7 +80,8 @@ function runner(list, n, out) {
     });
     child.on('close', (code) => {
       const count = (what) => Number(/^# (?:pass|fail|skipped) /m.test(text) ? ([...text.matchAll(new RegExp(`^# ${what} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0) : 0);
-      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail'), skipped: count('skipped') });
+      // A test that timed out is reported as cancelled, not failed: it counts as failed here.
+      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail') + count('cancelled'), skipped: count('skipped') });
     });
   });
 }
