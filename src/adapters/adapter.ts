@@ -1,4 +1,4 @@
-import type { Change, ColumnSchema, ForeignKeySchema, TableSchema } from '../protocol/index.ts';
+import type { Change, ColumnSchema, ForeignKeySchema, TableSchema, WireValue } from '../protocol/index.ts';
 import type { CaptureRow, CaptureStamp, ReplicaTx, RowValues } from '../engine/index.ts';
 
 export type Dialect = 'sqlite' | 'mysql' | 'postgres';
@@ -36,6 +36,25 @@ export interface LogEntry {
   seq: number;
   change: Change;
   origin: string | null;
+  /** scoped tables: the row's scope columns before and after the change, or the one node a projection is for (hub/scopes.ts) */
+  scope?: ScopeMark;
+}
+
+/** A scoped table's row as the scope bookkeeping knows it: its scope columns' values (JSON) as last logged. */
+export interface ScopeRow {
+  exists: boolean;
+  vals: string;
+}
+
+/**
+ * What a log entry of a scoped table records for read scopes: the row's
+ * scope-column values before (`b`) and after (`a`) the change, absent where
+ * there was no row; or `t`, the one node a restatement was logged for.
+ */
+export interface ScopeMark {
+  b?: Record<string, WireValue>;
+  a?: Record<string, WireValue>;
+  t?: string;
 }
 
 export interface NodeRecord {
@@ -200,9 +219,9 @@ export interface BookkeepingTx {
   deleteCaptureThrough(seq: number): Promise<void>;
   captureStats(): Promise<{ count: number; maxSeq: number }>;
 
-  appendLog(change: Change, origin: string | null): Promise<number>;
+  appendLog(change: Change, origin: string | null, scope?: ScopeMark): Promise<number>;
   /** append many entries, in order, in as few statements as the database allows */
-  appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void>;
+  appendLogs(entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]): Promise<void>;
   readLog(opts: { after: number; limit: number; excludeOrigin: string | null; tables: readonly string[] }): Promise<{ entries: LogEntry[]; scannedTo: number; head: number }>;
   maxLogSeq(): Promise<number>;
   /** one row's log entries in seq order, in (after, through] (restatements have `restate` set) */
@@ -279,6 +298,13 @@ export interface BookkeepingTx {
   addRepair(r: RepairRecord, at: number): Promise<void>;
   /** recorded repairs in recording order, after id `after` */
   listRepairs(opts: { after?: number; limit: number }): Promise<RepairEntry[]>;
+
+  /** scopes (hub): the scope columns' values of these rows as last logged (`vals` JSON; `exists` false: deleted since) */
+  getScopeRows(table: string, keys: readonly string[]): Promise<Map<string, ScopeRow>>;
+  /** scopes (hub): set these rows' entries */
+  putScopeRows(table: string, rows: readonly [string, ScopeRow][]): Promise<void>;
+  /** scopes (hub): forget every entry of the table (its scope was configured anew) */
+  clearScopeRows(table: string): Promise<void>;
 
   putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void>;
   /** how many pages of this group are staged */

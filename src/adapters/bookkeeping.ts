@@ -1,5 +1,5 @@
 import { pkKey, type Change, type WireValue } from '../protocol/index.ts';
-import type { AdminRecord, AdminRole, AuditEntry, AuditRecord, BookkeepingTx, SessionRecord, QuarantineEntry, QuarantineRecord, QuarantineStatus, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
+import type { AdminRecord, AdminRole, AuditEntry, AuditRecord, BookkeepingTx, ScopeMark, ScopeRow, SessionRecord, QuarantineEntry, QuarantineRecord, QuarantineStatus, CaptureRow, ConflictEntry, ConflictRecord, LogEntry, MarkerRef, NodeRecord, RepairEntry, RepairRecord } from './adapter.ts';
 import type { CaptureStamp } from '../engine/index.ts';
 import type { SqlRunner } from './sql-runner.ts';
 import { chunks } from './chunks.ts';
@@ -115,16 +115,16 @@ export class SqlBookkeeping implements BookkeepingTx {
     return { count: Number(r?.n ?? 0), maxSeq: Number(r?.m ?? 0) };
   }
 
-  async appendLog(change: Change, origin: string | null): Promise<number> {
-    return this.#db.insertReturningId('INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)', logValues(change, origin), 'seq');
+  async appendLog(change: Change, origin: string | null, scope?: ScopeMark): Promise<number> {
+    return this.#db.insertReturningId('INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES (?, ?, ?, ?, ?, ?, ?)', logValues(change, origin, scope), 'seq');
   }
 
-  async appendLogs(entries: readonly { change: Change; origin: string | null }[]): Promise<void> {
+  async appendLogs(entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]): Promise<void> {
     if (this.#sql.logArrays) {
       // Rows are inserted in array order (WITH ORDINALITY … ORDER BY), so they take ids in list order.
       for (const part of chunks(entries, LOG_ROWS_PER_ARRAY_STATEMENT)) {
         const cols: unknown[][] = [[], [], [], [], [], [], []];
-        for (const e of part) logValues(e.change, e.origin).forEach((v, i) => cols[i]!.push(v));
+        for (const e of part) logValues(e.change, e.origin, e.scope).forEach((v, i) => cols[i]!.push(v));
         await this.#db.run(
           'INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) SELECT tbl, pk, op, hlc, cols, col_hlc, origin FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) WITH ORDINALITY AS u(tbl, pk, op, hlc, cols, col_hlc, origin, n) ORDER BY n',
           cols,
@@ -136,7 +136,7 @@ export class SqlBookkeeping implements BookkeepingTx {
     for (const part of chunks(entries, ROWS_PER_STATEMENT)) {
       await this.#db.run(
         `INSERT INTO _outpost_log (tbl, pk, op, hlc, cols, col_hlc, origin) VALUES ${part.map(() => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-        part.flatMap((e) => logValues(e.change, e.origin)),
+        part.flatMap((e) => logValues(e.change, e.origin, e.scope)),
       );
     }
   }
@@ -423,6 +423,32 @@ export class SqlBookkeeping implements BookkeepingTx {
     }));
   }
 
+  async getScopeRows(table: string, keys: readonly string[]): Promise<Map<string, ScopeRow>> {
+    const out = new Map<string, ScopeRow>();
+    for (const part of chunks(keys, ROWS_PER_STATEMENT)) {
+      const rows = await this.#db.all<{ pk: string; ex: number | bigint | string; vals: string }>(
+        `SELECT pk, ex, vals FROM _outpost_scope_rows WHERE tbl = ? AND pk IN (${part.map(() => '?').join(', ')})`,
+        [table, ...part],
+      );
+      for (const r of rows) out.set(r.pk, { exists: Number(r.ex) === 1, vals: r.vals });
+    }
+    return out;
+  }
+
+  async putScopeRows(table: string, rows: readonly [string, ScopeRow][]): Promise<void> {
+    for (const part of chunks(rows, ROWS_PER_STATEMENT)) {
+      await this.#db.run(`DELETE FROM _outpost_scope_rows WHERE tbl = ? AND pk IN (${part.map(() => '?').join(', ')})`, [table, ...part.map(([k]) => k)]);
+      await this.#db.run(
+        `INSERT INTO _outpost_scope_rows (tbl, pk, ex, vals) VALUES ${part.map(() => '(?, ?, ?, ?)').join(', ')}`,
+        part.flatMap(([k, r]) => [table, k, r.exists ? 1 : 0, r.vals]),
+      );
+    }
+  }
+
+  async clearScopeRows(table: string): Promise<void> {
+    await this.#db.run('DELETE FROM _outpost_scope_rows WHERE tbl = ?', [table]);
+  }
+
   async putStaged(nodeId: string, from: number, to: number, page: number, body: string): Promise<void> {
     await this.#db.run('DELETE FROM _outpost_staging WHERE node_id = ? AND page = ?', [nodeId, page]);
     await this.#db.run('INSERT INTO _outpost_staging (node_id, from_seq, to_seq, page, body) VALUES (?, ?, ?, ?, ?)', [nodeId, from, to, page, body]);
@@ -469,17 +495,22 @@ function toLogEntry(r: LogRow): LogEntry {
   const restated = r.op === RESTATED.I || r.op === RESTATED.D;
   const change: Change = { table: r.tbl, pk: JSON.parse(r.pk), op: restated ? (r.op === RESTATED.D ? 'D' : 'I') : (r.op as Change['op']), hlc: r.hlc };
   if (restated) change.restate = true;
+  let scope: ScopeMark | undefined;
   if (r.cols) {
-    const cols = JSON.parse(r.cols) as Record<string, WireValue> & { [DELTAS_KEY]?: Record<string, number> };
+    const cols = JSON.parse(r.cols) as Record<string, WireValue> & { [DELTAS_KEY]?: Record<string, number>; [SCOPE_KEY]?: ScopeMark };
+    if (cols[SCOPE_KEY]) {
+      scope = cols[SCOPE_KEY];
+      delete cols[SCOPE_KEY];
+    }
     if (cols[DELTAS_KEY]) {
       change.deltas = cols[DELTAS_KEY];
       delete cols[DELTAS_KEY];
       if (Object.keys(cols).length) change.cols = cols;
-    } else change.cols = cols;
+    } else if (change.op !== 'D' || Object.keys(cols).length) change.cols = cols;
   }
   if (r.col_hlc) change.colHlc = JSON.parse(r.col_hlc);
   if (r.origin) change.origin = r.origin;
-  return { seq: Number(r.seq), change, origin: r.origin };
+  return scope ? { seq: Number(r.seq), change, origin: r.origin, scope } : { seq: Number(r.seq), change, origin: r.origin };
 }
 
 /**
@@ -508,8 +539,12 @@ export function parseCaptureCols(text: string): { cols: string[]; deltas?: Recor
 /** Log entries keep a change's deltas inside the `cols` JSON under this key (column names never start with `$`). */
 const DELTAS_KEY = '$deltas';
 
-function logValues(change: Change, origin: string | null): unknown[] {
-  const cols = change.deltas ? { ...change.cols, [DELTAS_KEY]: change.deltas } : change.cols;
+/** ... and a scoped table's scope mark (hub/scopes.ts) under this one. */
+const SCOPE_KEY = '$scope';
+
+function logValues(change: Change, origin: string | null, scope?: ScopeMark): unknown[] {
+  let cols: Record<string, unknown> | undefined = change.deltas ? { ...change.cols, [DELTAS_KEY]: change.deltas } : change.cols;
+  if (scope) cols = { ...cols, [SCOPE_KEY]: scope };
   return [change.table, JSON.stringify(change.pk), change.restate ? RESTATED[change.op] : change.op, change.hlc, cols ? JSON.stringify(cols) : null, change.colHlc ? JSON.stringify(change.colHlc) : null, origin];
 }
 

@@ -4,6 +4,7 @@ import { schemaRefresh } from './schema-command.ts';
 import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
 import { join, nodeAdd, nodeRevoke, nodeRotate, rotate, run, sync } from './node-commands.ts';
 import { adminAdd } from './admin-command.ts';
+import { collectAttr, nodeAttrsCommand } from './node-attrs-command.ts';
 import { status } from './status-command.ts';
 import { purge } from './purge-command.ts';
 import { verify } from './verify-command.ts';
@@ -78,7 +79,14 @@ node
   .description('enroll a node (again, for one that never joined: a new code); prints its one-time code')
   .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
   .option('--expires-in <duration>', 'how long the code works: 90s, 30m, 24h, 7d (at most 30d)', '24h')
+  .option('--attr <name=value>', 'an attribute of the node that scopes name as $node.NAME (repeatable): --attr lab_id=3', collectAttr, {})
   .action(act(nodeAdd));
+node
+  .command('attrs <name> [assignments...]')
+  .description("show or set a node's attributes (NAME=VALUE; NAME= removes one); the node then takes a fresh snapshot of its new scope")
+  .option('--db <url>', 'hub database URL', DEFAULT_HUB_DB)
+  .option('--json', 'machine-readable output')
+  .action(act(nodeAttrsCommand));
 node
   .command('rotate <name>')
   .description("re-key an enrolled node: its credential stops working now; prints a one-time code for `outpost rotate --code` on the node")

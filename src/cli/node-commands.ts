@@ -28,10 +28,11 @@ const codeLine = (name: string, expiresAt: number | null, how: string): string =
   `${how} ${name}; the code works once${expiresAt === null ? '' : `, until ${new Date(expiresAt).toISOString()}`}\n`;
 
 /** `outpost node add NAME [--expires-in D]`: prints the one-time code and nothing else on stdout. */
-export function nodeAdd(name: string, o: { db: string; expiresIn?: string }): Promise<void> {
+export function nodeAdd(name: string, o: { db: string; expiresIn?: string; attr?: Record<string, string> }): Promise<void> {
   const ttlMs = o.expiresIn === undefined ? undefined : durationMs(o.expiresIn);
   return withDb(o.db, async (db) => {
-    const r = await addNode(db, name, Date.now(), { ttlMs, actor: cliActor() });
+    const attrs = o.attr && Object.keys(o.attr).length ? o.attr : undefined;
+    const r = await addNode(db, name, Date.now(), { ttlMs, actor: cliActor(), ...(attrs ? { attrs } : {}) });
     process.stdout.write(r.code + '\n');
     if (process.stderr.isTTY) process.stderr.write(codeLine(name, r.expiresAt, r.reissued ? 'new code for' : 'enrolled'));
   });

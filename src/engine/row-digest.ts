@@ -73,6 +73,9 @@ export class BucketSums {
 }
 
 /** What scanning needs of a transaction: the adapter's keyset-paged table scan. */
+/** Which rows count (a node's read scope, on the hub); the others are as if absent. */
+export type RowFilter = (row: RowValues) => boolean;
+
 export interface TableScanner {
   scanRows(table: TableSchema, after: readonly unknown[] | null, limit: number): Promise<RowValues[]>;
 }
@@ -89,20 +92,21 @@ export async function scanTable(tx: TableScanner, table: TableSchema, each: (row
 }
 
 /** Bucket sums of a whole table. */
-export async function tableSums(tx: TableScanner, table: TableSchema, buckets: number, progress?: (rows: number) => void): Promise<BucketSums> {
+export async function tableSums(tx: TableScanner, table: TableSchema, buckets: number, progress?: (rows: number) => void, keep?: RowFilter | null): Promise<BucketSums> {
   const sums = new BucketSums(buckets);
   await scanTable(tx, table, (rows) => {
-    for (const r of rows) sums.add(keyBucket(rowPkKey(table, r), buckets), rowDigest(table, r));
+    for (const r of rows) if (!keep || keep(r)) sums.add(keyBucket(rowPkKey(table, r), buckets), rowDigest(table, r));
     progress?.(sums.rows);
   });
   return sums;
 }
 
 /** Key and digest of every row in the given buckets. */
-export async function bucketRows(tx: TableScanner, table: TableSchema, buckets: number, ids: ReadonlySet<number>): Promise<{ pk: WireValue[]; digest: string }[]> {
+export async function bucketRows(tx: TableScanner, table: TableSchema, buckets: number, ids: ReadonlySet<number>, keep?: RowFilter | null): Promise<{ pk: WireValue[]; digest: string }[]> {
   const out: { pk: WireValue[]; digest: string }[] = [];
   await scanTable(tx, table, (rows) => {
     for (const r of rows) {
+      if (keep && !keep(r)) continue;
       const pk = rowPk(table, r);
       if (ids.has(keyBucket(pkKey(pk), buckets))) out.push({ pk, digest: rowDigest(table, r) });
     }

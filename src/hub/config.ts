@@ -5,6 +5,33 @@ import { COLUMN_POLICIES, DELETE_RULES, DIRECTIONS, OutpostError, POLICIES } fro
 
 const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a column name (letters, digits, _)');
 
+/** A value a scope filter compares a column with: a literal, or `$node.NAME`, an attribute of the node (`outpost node add --attr`). */
+const scopeValue = z.union([
+  z.string().max(1000).refine((s) => !s.startsWith('$') || /^\$node\.[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(s), 'a literal, or $node.NAME (an attribute of the node: letters, digits, _)'),
+  z.number().finite(),
+  z.boolean(),
+]);
+
+/**
+ * A row filter: every named column must equal its value (or one of a list
+ * of values). `{ "lab_id": "$node.lab_id" }`: rows of the node's own lab.
+ */
+const scopeFilterSchema = z
+  .record(ident, z.union([scopeValue, z.array(scopeValue).min(1).max(1000)]))
+  .refine((f) => Object.keys(f).length > 0, 'name at least one column');
+
+const scopeSchema = z
+  .object({
+    /** the rows a node receives (absent: every row) */
+    read: scopeFilterSchema.optional(),
+    /** the rows a node may insert, change or delete, before and after its change (absent: its read scope) */
+    write: scopeFilterSchema.optional(),
+  })
+  .strict()
+  .refine((s) => s.read || s.write, 'give a read or a write filter');
+
+export type ScopeFilterConfig = z.infer<typeof scopeFilterSchema>;
+
 const tableConfigSchema = z
   .object({
     direction: z.enum(DIRECTIONS).default('both'),
@@ -19,6 +46,8 @@ const tableConfigSchema = z
      * whose default export resolves this table's `custom` conflicts
      */
     resolver: z.string().min(1).max(1000).optional(),
+    /** partial replication: which rows each node receives and may write, by its attributes (docs/security.md) */
+    scope: scopeSchema.optional(),
   })
   .strict()
   .superRefine((t, ctx) => {

@@ -1,6 +1,8 @@
 import { OutpostError, PROTOCOL_VERSION, type JoinResponse, type KeyRange } from '../protocol/index.ts';
 import type { Adapter, NodeRecord, Tx } from '../adapters/adapter.ts';
 import { hashSecret, newEnrollmentCode, newNodeId, newNodeToken } from './credentials.ts';
+import { checkAttrs, type NodeAttrs } from './scopes.ts';
+import { bumpNodeScope, nodeAttrs, writeNodeAttrs } from './scope-log.ts';
 
 /**
  * Node enrollment on the hub's database: one-time codes that expire,
@@ -24,6 +26,8 @@ export interface CodeOptions {
   ttlMs?: number | null;
   /** who asked, for the audit trail (`cli:<user>`, an admin's name) */
   actor?: string;
+  /** the node's attributes, which scopes name as `$node.NAME` (addNode only; a reissued code keeps the earlier ones unless given) */
+  attrs?: Record<string, string>;
 }
 
 export interface IssuedCode {
@@ -52,12 +56,14 @@ export async function addNode(db: Adapter, name: string, now: number = Date.now(
     throw new OutpostError('BAD_REQUEST', `node name ${JSON.stringify(name)}: use letters, digits, '.', '_' or '-' (at most 64)`);
   }
   const expiresAt = expiry(now, opts.ttlMs);
+  const attrs = opts.attrs ? checkAttrs(opts.attrs) : undefined;
   await db.installBookkeeping('hub');
   const code = newEnrollmentCode();
   return db.write(async (tx) => {
     const existing = await tx.nodeByName(name);
     if (existing) {
       if (existing.joinedAt !== null || existing.revokedAt !== null) throw new OutpostError('NODE_EXISTS', `a node named ${name} exists already`);
+      if (attrs) await writeNodeAttrs(tx, existing.id, attrs);
       await tx.setNodeCode(existing.id, hashSecret(code), expiresAt);
       await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.code', target: `node:${name}`, detail: JSON.stringify({ id: existing.id, expiresAt: iso(expiresAt), reason: 'reissued' }) }, now);
       return { id: existing.id, code, expiresAt, reissued: true };
@@ -69,7 +75,8 @@ export async function addNode(db: Adapter, name: string, now: number = Date.now(
     const n = Number((await tx.getState('key_ranges_given')) ?? 0) + 1;
     await tx.setState('key_ranges_given', String(n));
     await tx.setState(`key_range:${id}`, JSON.stringify({ lo: n * size + 1, hi: (n + 1) * size }));
-    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.add', target: `node:${name}`, detail: JSON.stringify({ id, expiresAt: iso(expiresAt) }) }, now);
+    if (attrs) await writeNodeAttrs(tx, id, attrs);
+    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.add', target: `node:${name}`, detail: JSON.stringify({ id, expiresAt: iso(expiresAt), attrs: attrs ?? {} }) }, now);
     return { id, code, expiresAt, reissued: false };
   });
 }
@@ -91,6 +98,30 @@ export async function rekeyNode(db: Adapter, name: string, now: number = Date.no
     await tx.setNodeCode(n.id, hashSecret(code), expiresAt);
     await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.rekey', target: `node:${name}`, detail: JSON.stringify({ id: n.id, expiresAt: iso(expiresAt) }) }, now);
     return { id: n.id, code, expiresAt, reissued: n.joinedAt === null };
+  });
+}
+
+/**
+ * Set a node's attributes (`outpost node attrs NAME k=v …`; an empty value
+ * removes one). Its scopes change with them, so a node that pulled before
+ * takes a fresh snapshot of its scope at its next sync (its rows outside the
+ * new scope go, those inside arrive). Audited as `node.attrs`.
+ */
+export async function setNodeAttrs(db: Adapter, name: string, changes: Record<string, string>, now: number = Date.now(), opts: { actor?: string } = {}): Promise<NodeAttrs> {
+  checkAttrs(changes);
+  await db.installBookkeeping('hub');
+  return db.write(async (tx) => {
+    const n = await tx.nodeByName(name);
+    if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
+    const next: Record<string, string> = { ...(await nodeAttrs(tx, n.id)) };
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === '') delete next[k];
+      else next[k] = v;
+    }
+    await writeNodeAttrs(tx, n.id, next);
+    await bumpNodeScope(tx, n.id);
+    await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.attrs', target: `node:${name}`, detail: JSON.stringify({ id: n.id, attrs: next }) }, now);
+    return next;
   });
 }
 

@@ -12,19 +12,22 @@ import type { Hub } from './hub.ts';
  * their stamps. Read only, apart from sequencing pending website writes first
  * (so that they count as log entries after the node's cursor, i.e. in flight).
  */
-export async function verifySums(hub: Hub, req: VerifySumsRequest): Promise<VerifySumsResponse> {
+export async function verifySums(hub: Hub, node: NodeRecord, req: VerifySumsRequest): Promise<VerifySumsResponse> {
   const table = verifiableTable(hub, req.table);
   if (req.schemaVersion !== hub.catalogue.version) {
     throw new OutpostError('SCHEMA_MISMATCH', `the hub's schema is ${hub.catalogue.version}, the node's ${req.schemaVersion}; sync first, then verify`, { hub: hub.catalogue.version, node: req.schemaVersion });
   }
   await hub.sequencePending();
-  const sums = await hub.db.read((tx) => tableSums(tx, table, req.buckets));
+  // Rows outside the node's read scope count as absent, here and below.
+  const keep = await hub.readFilter(node, table);
+  const sums = await hub.db.read((tx) => tableSums(tx, table, req.buckets, undefined, keep));
   return { table: table.name, buckets: req.buckets, rows: sums.rows, sums: sums.toWire() };
 }
 
-export async function verifyRows(hub: Hub, req: VerifyRowsRequest): Promise<VerifyRowsResponse> {
+export async function verifyRows(hub: Hub, node: NodeRecord, req: VerifyRowsRequest): Promise<VerifyRowsResponse> {
   const table = verifiableTable(hub, req.table);
-  const rows = await hub.db.read((tx) => bucketRows(tx, table, req.buckets, new Set(req.ids)));
+  const keep = await hub.readFilter(node, table);
+  const rows = await hub.db.read((tx) => bucketRows(tx, table, req.buckets, new Set(req.ids), keep));
   return { table: table.name, rows };
 }
 
@@ -36,6 +39,7 @@ export async function verifyFetch(hub: Hub, node: NodeRecord, req: VerifyFetchRe
     }
   }
   await hub.sequencePending();
+  const keep = await hub.readFilter(node, table);
   return hub.db.read(async (tx) => {
     const keys = req.pks.map((pk) => pkKey(pk));
     const rows = await tx.getRows(table, req.pks);
@@ -45,8 +49,9 @@ export async function verifyFetch(hub: Hub, node: NodeRecord, req: VerifyFetchRe
       const key = keys[i]!;
       // A case- or accent-insensitive collation finds 'beta' for 'BETA': not the same row.
       const found = rows.get(key);
-      const row = found && pkKey(rowPk(table, found)) === key ? found : undefined;
-      const meta = metas.get(key);
+      const row = found && pkKey(rowPk(table, found)) === key && (!keep || keep(found)) ? found : undefined;
+      // A row the node may not see: as if the hub had none (no values, no stamps).
+      const meta = row || !keep ? metas.get(key) : undefined;
       const values = row ? Object.fromEntries(table.columns.map((c) => [c.name, row[c.name] ?? null])) : null;
       const entry: VerifyFetchResponse['rows'][number] = { pk: req.pks[i]!, values, hlc: meta?.hlc ?? null, logAfter: await tx.hasLogAfter(table.name, key, req.after, node.id) };
       if (meta && Object.keys(meta.colHlc).length) entry.colHlc = { ...meta.colHlc };

@@ -15,6 +15,10 @@ import { readHubReport, type HubReport } from './hub-report.ts';
 import { keyRangeOf } from './enrollment.ts';
 import { PURGED_HLC, PURGED_THROUGH, purgeHub, type PurgeResult } from './purge.ts';
 import { applyQuarantining, type QuarantinedNote } from './quarantine.ts';
+import { compileScopes, matches, scopeValues, type NodeAttrs, type Scopes } from './scopes.ts';
+import { appendScoped, checkScopeGeneration, indexScopes, nodeAttrs, snapshotTaken, type LogInput } from './scope-log.ts';
+import { projectForNode, projectionsFor } from './scope-pull.ts';
+import { checkWriteScope, type ScopeRefusal } from './scope-write.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -41,9 +45,12 @@ export class Hub {
   readonly #now: () => number;
 
   readonly #resolvers: ReadonlyMap<string, CustomResolver>;
+  /** per-table read and write filters (scopes.ts) */
+  readonly scopes: Scopes;
 
-  private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number, resolvers: ReadonlyMap<string, CustomResolver>) {
+  private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number, resolvers: ReadonlyMap<string, CustomResolver>, scopes: Scopes) {
     this.db = db;
+    this.scopes = scopes;
     this.config = config;
     this.#catalogue = catalogue;
     this.clock = clock;
@@ -78,8 +85,11 @@ export class Hub {
       // Rows of `up` tables never leave the hub, so website writes to them need no capture.
       await db.installTriggers(t, t.direction === 'up' ? 'none' : 'capture');
     }
+    // Scopes are checked against the tables, and their rows indexed where the config changed them.
+    const scopes = compileScopes(config, start.tables);
+    await indexScopes(db, scopes, start.tables);
     const clock = await db.read((tx) => tx.getState('clock'));
-    const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers);
+    const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers, scopes);
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
       await tx.setState('key_range_size', String(config.keyRangeSize));
@@ -155,7 +165,7 @@ export class Hub {
         log.push({ change: { table: table.name, pk, op: 'U', hlc, cols }, origin: null });
       }
       await tx.putMetas(table.name, stamps);
-      await tx.appendLogs(log);
+      await this.log(tx, log);
       after = table.primaryKey.map((k) => page[page.length - 1]![k]);
       if (page.length < SNAPSHOT_PAGE) return;
     }
@@ -227,6 +237,12 @@ export class Hub {
       await this.#checkKeyRanges(tx, node.id, changes);
       this.clock.receive(req.clock);
       const quarantined: QuarantinedNote[] = [];
+      // Rows outside the node's write scope are not touched: the changes are quarantined, and the node told the hub's state of them.
+      const { allowed, refused } = await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, node.id), changes);
+      if (refused.length) {
+        await this.#refuseOutOfScope(tx, node.id, refused, quarantined);
+        changes = allowed;
+      }
       const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor, quarantined);
       await tx.updateNode(node.id, { ackedSeq: req.to, lastSeen: this.#now() });
       await tx.setState('clock', this.clock.last);
@@ -239,16 +255,22 @@ export class Hub {
     await this.sequencePending();
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up').map((t) => t.name);
     const page = Math.min(limit, this.config.limits.pullPage);
-    const { entries, scannedTo, head } = await this.db.read(async (tx) => {
+    const { changes, scannedTo, head, full } = await this.db.read(async (tx) => {
       // Read in the same snapshot as the log: entries after a cursor at or above this are all there.
       const purged = Number((await tx.getState(PURGED_THROUGH)) ?? 0);
       if (after < purged) {
         throw new OutpostError('CURSOR_EXPIRED', `the hub has purged its change log through ${purged}; this node's cursor ${after} is older (it was away longer than the retention horizon): it uploads its changes, then takes a fresh snapshot`, { purgedThrough: purged, cursor: after });
       }
-      return tx.readLog({ after, limit: page, excludeOrigin: node.id, tables });
+      // Where its scope changed since its snapshot, the node takes a fresh one.
+      await checkScopeGeneration(tx, node.id, after);
+      const log = await tx.readLog({ after, limit: page, excludeOrigin: node.id, tables });
+      if (this.scopes.size === 0) return { ...log, changes: log.entries.map((e) => e.change), full: log.entries.length === page };
+      // The node sees its scope only (scope-pull.ts).
+      const projected = await projectForNode(tx, this.scopes, this.catalogue.byName, node.id, await nodeAttrs(tx, node.id), log.entries);
+      return { scannedTo: log.scannedTo, head: log.head, changes: projected, full: log.entries.length === page };
     });
     await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: scannedTo, lastSeen: this.#now() }));
-    return { changes: entries.map((e) => e.change), cursor: scannedTo, head, more: entries.length === page, clock: this.clock.tick() };
+    return { changes, cursor: scannedTo, head, more: full, clock: this.clock.tick() };
   }
 
   /**
@@ -261,16 +283,24 @@ export class Hub {
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up');
     // The node counts as live from here on, its cursor at most the header's:
     // a purge meanwhile keeps every entry it will pull after the snapshot.
-    await this.db.write(async (tx) => tx.updateNode(node.id, { pulledSeq: await tx.maxLogSeq(), lastSeen: this.#now() }));
+    await this.db.write(async (tx) => {
+      await tx.updateNode(node.id, { pulledSeq: await tx.maxLogSeq(), lastSeen: this.#now() });
+      await snapshotTaken(tx, node.id);
+    });
     const rows = await this.db.read(async (tx) => {
       const cursor = await tx.maxLogSeq();
       await emit([{ type: 'header', cursor, schemaVersion: this.catalogue.version, clock: this.clock.tick(), tables: [...this.catalogue.tables] }]);
       let n = 0;
+      const attrs = this.scopes.size ? await nodeAttrs(tx, node.id) : {};
       for (const t of tables) {
         let after: unknown[] | null = null;
+        const keep = this.#readFilter(t, attrs);
         for (;;) {
-          const page = await tx.scanRows(t, after, SNAPSHOT_PAGE);
-          if (page.length === 0) break;
+          const scanned = await tx.scanRows(t, after, SNAPSHOT_PAGE);
+          if (scanned.length === 0) break;
+          after = t.primaryKey.map((k) => scanned[scanned.length - 1]![k]);
+          // Only the rows of the node's read scope.
+          const page = keep ? scanned.filter(keep) : scanned;
           const keys = page.map((r) => pkKey(t.primaryKey.map((k) => r[k]!)));
           const metas = await tx.getMeta(t.name, keys);
           await emit(page.map((r, i) => {
@@ -280,8 +310,7 @@ export class Hub {
             return line;
           }));
           n += page.length;
-          after = t.primaryKey.map((k) => page[page.length - 1]![k]);
-          if (page.length < SNAPSHOT_PAGE) break;
+          if (scanned.length < SNAPSHOT_PAGE) break;
         }
       }
       return n;
@@ -322,7 +351,7 @@ export class Hub {
       await this.#sequence(tx);
       const change = await resolutionChange(tx, table, e, decision, this.clock.tick());
       const [r] = await applyChanges(tx, this.catalogue.byName, [change]);
-      if (r?.accepted) await tx.appendLogs([{ change: r.accepted, origin: null }]);
+      if (r?.accepted) await this.log(tx, [{ change: r.accepted, origin: null }]);
       const row = (await tx.getRows(table, [change.pk])).get(e.pk);
       const result = row ? (e.column ? row[e.column] ?? null : row) : null;
       const resolution = JSON.stringify({ ...decision, change });
@@ -457,7 +486,7 @@ export class Hub {
         }
         log.push(change);
       }
-      await tx.appendLogs(log.map((change) => ({ change, origin: null })));
+      await this.log(tx, log.map((change) => ({ change, origin: null })));
     });
     const { maxSeq } = await tx.captureStats();
     if (maxSeq > 0) await tx.deleteCaptureThrough(maxSeq);
@@ -474,6 +503,8 @@ export class Hub {
    */
   async applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
     await this.#sequence(tx);
+    const { refused } = await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, origin), changes);
+    if (refused.length) throw new OutpostError('OUT_OF_SCOPE', `${refused[0]!.message.replace(/; the change was not applied.*$/, '')}: the change cannot be applied for this node (discard it)`, { table: refused[0]!.change.table });
     const seenTo = (await tx.nodeById(origin))?.pulledSeq ?? 0;
     return tx.savepoint(() => this.#apply(tx, origin, changes, seenTo, null));
   }
@@ -500,7 +531,7 @@ export class Hub {
     // A change the database refuses is quarantined (quarantine.ts); the rest is applied.
     const results = await applyQuarantining(tx, this.catalogue.byName, origin, changes, this.#now(), quarantined, hubArbiter(ctx, after?.concurrent ?? null, changes));
     // The node's winning part under its origin; what the hub decided itself (resolver values, rows brought back) under none, so every node takes it.
-    await tx.appendLogs(results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
+    await this.log(tx, results.flatMap((r) => [...(r.accepted ? [{ change: r.accepted, origin }] : []), ...(r.hubChanges ?? []).map((change) => ({ change, origin: null }))]));
     const at = this.#now();
     const conflicts = results.flatMap((r) => r.conflicts.map((c) => ({ r, c })));
     for (const { r, c } of conflicts) await tx.addConflict(conflictRecord(r.change, c, origin), at);
@@ -529,9 +560,52 @@ export class Hub {
     if (row) {
       const restated: Change = { table: table.name, pk: change.pk, op: 'I', hlc: meta.hlc, cols: row, restate: true };
       if (Object.keys(meta.colHlc).length) restated.colHlc = { ...meta.colHlc };
-      await tx.appendLog(restated, null);
+      await this.log(tx, [{ change: restated, origin: null }]);
     } else {
-      await tx.appendLog({ table: table.name, pk: change.pk, op: 'D', hlc: meta.hlc, restate: true }, null);
+      await this.log(tx, [{ change: { table: table.name, pk: change.pk, op: 'D', hlc: meta.hlc, restate: true }, origin: null }]);
+    }
+  }
+
+  /**
+   * Append to the change log. Every hub write to the log goes here: entries
+   * of scoped tables get their scope marks (scope-log.ts).
+   */
+  async log(tx: Tx, entries: readonly LogInput[]): Promise<void> {
+    await appendScoped(tx, this.scopes, this.catalogue.byName, entries);
+  }
+
+  /** Which rows of the table the node receives: a row predicate, or null for every row. */
+  #readFilter(table: TableSchema, attrs: NodeAttrs): ((row: RowValues) => boolean) | null {
+    const scope = this.scopes.get(table.name);
+    if (!scope?.read) return null;
+    return (row) => matches(scope.read, scopeValues(scope, row), attrs);
+  }
+
+  /** The row predicate of the node's read scope of a table (null: every row), for verify. */
+  async readFilter(node: NodeRecord, table: TableSchema): Promise<((row: RowValues) => boolean) | null> {
+    if (!this.scopes.get(table.name)?.read) return null;
+    return this.#readFilter(table, await this.db.read((tx) => nodeAttrs(tx, node.id)));
+  }
+
+  /**
+   * Changes outside the node's write scope: quarantined (OUT_OF_SCOPE), and
+   * the hub's state of their rows, as far as the node may see it, logged for
+   * that node alone, so it drops or restores what it wrote.
+   */
+  async #refuseOutOfScope(tx: Tx, nodeId: string, refused: readonly ScopeRefusal[], notes: QuarantinedNote[]): Promise<void> {
+    const at = this.#now();
+    const rows = new Map<string, { table: TableSchema; pks: Map<string, WireValue[]> }>();
+    for (const { change: c, message } of refused) {
+      const id = await tx.addQuarantine({ origin: nodeId, table: c.table, pk: pkKey(c.pk), op: c.op, change: JSON.stringify(c), code: 'OUT_OF_SCOPE', message, hubId: null }, at);
+      notes.push({ id, table: c.table, pk: c.pk, op: c.op, code: 'OUT_OF_SCOPE', message });
+      const table = this.catalogue.byName.get(c.table)!;
+      if (!rows.has(c.table)) rows.set(c.table, { table, pks: new Map() });
+      rows.get(c.table)!.pks.set(pkKey(c.pk), c.pk);
+    }
+    const attrs = await nodeAttrs(tx, nodeId);
+    for (const { table, pks } of rows.values()) {
+      const states = await projectionsFor(tx, table, this.scopes.get(table.name)!, attrs, [...pks.values()]);
+      await tx.appendLogs(states.map((change) => ({ change, origin: null, scope: { t: nodeId } })));
     }
   }
 }

@@ -105,6 +105,8 @@ export interface ApplyAs {
   applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }>;
   /** sequence website writes not sequenced yet (so a restatement reads values and stamps that agree) */
   sequencePending(): Promise<void>;
+  /** append to the change log (with the scope marks of scoped tables) */
+  log(tx: Tx, entries: readonly { change: Change; origin: string | null }[]): Promise<void>;
 }
 
 /** An open entry and the open entries of its row from the same origin held behind it. */
@@ -189,7 +191,7 @@ export async function retryQuarantined(hub: ApplyAs, id: number, actor: string, 
  * so that the origin node, which still has its own version, converges.
  * Audited as `quarantine.discard`.
  */
-export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue' | 'sequencePending'>, id: number, actor: string, now: number): Promise<QuarantineOutcome> {
+export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue' | 'sequencePending' | 'log'>, id: number, actor: string, now: number): Promise<QuarantineOutcome> {
   await hub.sequencePending();
   return hub.db.write(async (tx) => {
     const { head, held } = await openGroup(tx, id);
@@ -199,7 +201,7 @@ export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue' |
     let restated: 'row' | 'delete' | null = null;
     if (table) {
       await lockChangedRows(tx, hub.catalogue.byName, [{ table: table.name, pk }]);
-      restated = await restate(tx, table, pk);
+      restated = await restate(tx, table, pk, hub);
     }
     await tx.addAudit({
       actor, action: 'quarantine.discard', target: `quarantine:${head.id}`,
@@ -215,17 +217,17 @@ export async function discardQuarantined(hub: Pick<ApplyAs, 'db' | 'catalogue' |
  * its row with its stamps, or a delete (with its tombstone's stamp, or with
  * a zero stamp where the hub never had the row, so that any real write wins over it).
  */
-async function restate(tx: Tx, table: TableSchema, pk: WireValue[]): Promise<'row' | 'delete'> {
+async function restate(tx: Tx, table: TableSchema, pk: WireValue[], hub: Pick<ApplyAs, 'log'>): Promise<'row' | 'delete'> {
   const key = pkKey(pk);
   const meta = (await tx.getMeta(table.name, [key])).get(key);
   const row = meta?.exists ? (await tx.getRows(table, [pk])).get(key) : undefined;
   if (meta && row) {
     const change: Change = { table: table.name, pk, op: 'I', hlc: meta.hlc, cols: row, restate: true };
     if (Object.keys(meta.colHlc).length) change.colHlc = { ...meta.colHlc };
-    await tx.appendLog(change, null);
+    await hub.log(tx, [{ change, origin: null }]);
     return 'row';
   }
-  await tx.appendLog({ table: table.name, pk, op: 'D', hlc: meta?.hlc ?? NEVER, restate: true }, null);
+  await hub.log(tx, [{ change: { table: table.name, pk, op: 'D', hlc: meta?.hlc ?? NEVER, restate: true }, origin: null }]);
   return 'delete';
 }
 

@@ -180,12 +180,12 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   // `outpost verify` (docs/protocol.md, "Verify"): read only, node credential.
   app.post('/v1/verify/sums', async (req) => {
-    await auth(req);
-    return verifySums(hub, verifySumsRequestSchema.parse(req.body));
+    const node = await auth(req);
+    return verifySums(hub, node, verifySumsRequestSchema.parse(req.body));
   });
   app.post('/v1/verify/rows', async (req) => {
-    await auth(req);
-    return verifyRows(hub, verifyRowsRequestSchema.parse(req.body));
+    const node = await auth(req);
+    return verifyRows(hub, node, verifyRowsRequestSchema.parse(req.body));
   });
   app.post('/v1/verify/fetch', async (req) => {
     const node = await auth(req);

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   ENROLLMENT_CODE_INVALID: { status: 401, title: 'The enrollment code is unknown, expired or was already used' },
   TABLE_READ_ONLY: { status: 403, title: 'The table is read-only on nodes (direction down)' },
   TABLE_NOT_SENT: { status: 403, title: "The table's rows are not sent to nodes (direction up)" },
+  OUT_OF_SCOPE: { status: 403, title: "The change touches rows outside the node's write scope" },
   PROTOCOL_MISMATCH: { status: 426, title: 'The node speaks another protocol version' },
   SCHEMA_MISMATCH: { status: 409, title: 'The node and the hub have different schema versions' },
   PUSH_OUT_OF_ORDER: { status: 409, title: 'A push page arrived out of order' },

@@ -45,6 +45,8 @@ const HUB = [
   `ALTER TABLE _outpost_nodes ${NODE_COLUMNS.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ')}`,
   `CREATE TABLE IF NOT EXISTS _outpost_admins (name VARCHAR(191) NOT NULL PRIMARY KEY, role VARCHAR(16) NOT NULL, password_hash VARCHAR(255) NOT NULL, created_at BIGINT NOT NULL) ${TAIL}`,
   `CREATE TABLE IF NOT EXISTS _outpost_sessions (token_hash VARCHAR(64) NOT NULL PRIMARY KEY, admin VARCHAR(191) NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL) ${TAIL}`,
+  // Scopes: each row of a scoped table, its scope columns' values as last logged (ex 0: deleted since).
+  `CREATE TABLE IF NOT EXISTS _outpost_scope_rows (tbl VARCHAR(64) NOT NULL, pk VARCHAR(700) NOT NULL, ex TINYINT NOT NULL, vals LONGTEXT NOT NULL, PRIMARY KEY (tbl, pk)) ${TAIL}`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */

@@ -42,6 +42,8 @@ const HUB = [
   `ALTER TABLE _outpost_nodes ${NODE_COLUMNS.map(([name, type]) => `ADD COLUMN IF NOT EXISTS ${name} ${type}`).join(', ')}`,
   `CREATE TABLE IF NOT EXISTS _outpost_admins (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _outpost_sessions (token_hash TEXT PRIMARY KEY, admin TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)`,
+  // Scopes: each row of a scoped table, its scope columns' values as last logged (ex 0: deleted since).
+  `CREATE TABLE IF NOT EXISTS _outpost_scope_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex SMALLINT NOT NULL, vals TEXT NOT NULL, PRIMARY KEY (tbl, pk))`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */

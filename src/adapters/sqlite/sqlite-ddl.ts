@@ -37,6 +37,8 @@ const HUB = [
   ...NODE_COLUMNS.map(([name, type]) => `ALTER TABLE _outpost_nodes ADD COLUMN ${name} ${type}`),
   `CREATE TABLE IF NOT EXISTS _outpost_admins (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL, created_at INTEGER NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _outpost_sessions (token_hash TEXT PRIMARY KEY, admin TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)`,
+  // Scopes: each row of a scoped table, its scope columns' values as last logged (ex 0: deleted since).
+  `CREATE TABLE IF NOT EXISTS _outpost_scope_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex INTEGER NOT NULL, vals TEXT NOT NULL, PRIMARY KEY (tbl, pk)) WITHOUT ROWID`,
 ];
 
 /** Rows `outpost verify --repair` overwrote, with their old values. */
