@@ -163,10 +163,10 @@ export interface MatrixLab {
 }
 
 /** Enroll a lab of a dialect: an empty database, or with `existing` one that already has the OIMS tables. */
-export async function joinMatrixLab(t: TestCtx, hub: MatrixHub, dialect: DialectName, dir: string, name: string, opts: AgentOptions & { existing?: boolean; hubUrl?: string; before?: (app: AppDb) => Promise<void> } = {}): Promise<MatrixLab> {
+export async function joinMatrixLab(t: TestCtx, hub: MatrixHub, dialect: DialectName, dir: string, name: string, opts: AgentOptions & { existing?: boolean; hubUrl?: string; before?: (app: AppDb) => Promise<void>; attrs?: Record<string, string> } = {}): Promise<MatrixLab> {
   const app = await newDatabase(t, dialect, dir, name, { oims: opts.existing });
   await opts.before?.(app);
-  const { code } = await addNode(hub.db, name);
+  const { code } = await addNode(hub.db, name, Date.now(), opts.attrs ? { attrs: opts.attrs } : {});
   const db = await openAdapter(app.url);
   const { agent } = await NodeAgent.join(db, opts.hubUrl ?? hub.url, code, opts);
   let open = true;

@@ -1,0 +1,3 @@
+import { scopeScenarios } from './scopes.ts';
+
+scopeScenarios('sqlite', ['sqlite', 'sqlite']);
