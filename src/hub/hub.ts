@@ -16,7 +16,7 @@ import { keyRangeOf } from './enrollment.ts';
 import { PURGED_HLC, PURGED_THROUGH, purgeHub, type PurgeResult } from './purge.ts';
 import { applyQuarantining, type QuarantinedNote } from './quarantine.ts';
 import { compileScopes, matches, scopeValues, type NodeAttrs, type Scopes } from './scopes.ts';
-import { appendScoped, checkScopeGeneration, indexScopes, nodeAttrs, snapshotTaken, type LogInput } from './scope-log.ts';
+import { appendScoped, checkScopeGeneration, everScoped, indexScopes, nodeAttrs, snapshotTaken, type LogInput } from './scope-log.ts';
 import { projectForNode, projectionsFor } from './scope-pull.ts';
 import { checkWriteScope, type ScopeRefusal } from './scope-write.ts';
 
@@ -47,6 +47,8 @@ export class Hub {
   readonly #resolvers: ReadonlyMap<string, CustomResolver>;
   /** per-table read and write filters (scopes.ts) */
   readonly scopes: Scopes;
+  /** scopes are, or were once, configured: pulls check the node's scope generation */
+  #scoped = false;
 
   private constructor(db: Adapter, config: HubConfig, catalogue: Catalogue, clock: HlcClock, now: () => number, resolvers: ReadonlyMap<string, CustomResolver>, scopes: Scopes) {
     this.db = db;
@@ -90,6 +92,7 @@ export class Hub {
     await indexScopes(db, scopes, start.tables);
     const clock = await db.read((tx) => tx.getState('clock'));
     const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers, scopes);
+    hub.#scoped = scopes.size > 0 || (await db.read(everScoped));
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
       await tx.setState('key_range_size', String(config.keyRangeSize));
@@ -262,7 +265,7 @@ export class Hub {
         throw new OutpostError('CURSOR_EXPIRED', `the hub has purged its change log through ${purged}; this node's cursor ${after} is older (it was away longer than the retention horizon): it uploads its changes, then takes a fresh snapshot`, { purgedThrough: purged, cursor: after });
       }
       // Where its scope changed since its snapshot, the node takes a fresh one.
-      await checkScopeGeneration(tx, node.id, after);
+      if (this.#scoped) await checkScopeGeneration(tx, node.id, after);
       const log = await tx.readLog({ after, limit: page, excludeOrigin: node.id, tables });
       if (this.scopes.size === 0) return { ...log, changes: log.entries.map((e) => e.change), full: log.entries.length === page };
       // The node sees its scope only (scope-pull.ts).

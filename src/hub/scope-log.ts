@@ -143,6 +143,11 @@ async function bump(tx: Tx, key: string): Promise<void> {
   await tx.setState(key, String(Number((await tx.getState(key)) ?? 0) + 1));
 }
 
+/** Whether scopes were ever configured on this hub (nodes may hold rows chosen by other rules). */
+export async function everScoped(tx: Tx): Promise<boolean> {
+  return (await tx.getState(HUB_GENERATION)) !== null;
+}
+
 /** A node's attributes changed: its next pull asks for a fresh snapshot. */
 export function bumpNodeScope(tx: Tx, nodeId: string): Promise<void> {
   return bump(tx, NODE_GENERATION(nodeId));
