@@ -210,7 +210,9 @@ export class Hub {
    * acknowledged. A group the hub has committed before is acknowledged again
    * and applied nothing (a retry after a lost reply).
    */
-  async push(node: NodeRecord, req: PushRequest): Promise<PushResponse> {
+  async push(node: NodeRecord, pushed: PushRequest): Promise<PushResponse> {
+    // Who wrote a change is the credential's node: an `origin` a node sends is dropped (it is only for pulls).
+    const req = pushed.changes.some((c) => c.origin !== undefined) ? { ...pushed, changes: pushed.changes.map(({ origin: _, ...c }) => c) } : pushed;
     for (const c of req.changes) validatePushedChange(c, this.catalogue.byName);
     // Before anything is written: a stamp far ahead would win every later conflict.
     this.#checkAhead(pushStamps(req), 'push');
