@@ -51,10 +51,15 @@ export async function applyQuarantining(
   return results;
 }
 
-/** The first open entry of each row with one, from `origin`. */
+/**
+ * The first open entry of each row with one, from `origin`. Changes outside
+ * the node's write scope (OUT_OF_SCOPE) hold nothing back: the hub's row is
+ * as it was, and the node was sent it.
+ */
 async function openHeads(tx: Tx, origin: string): Promise<Map<string, number>> {
   const heads = new Map<string, number>();
   for (const e of await tx.listQuarantine({ status: 'open', origin, limit: OPEN_MAX })) {
+    if (e.code === 'OUT_OF_SCOPE') continue;
     const k = rowKey(e.table, JSON.parse(e.pk) as WireValue[]);
     if (!heads.has(k)) heads.set(k, e.id);
   }
@@ -114,7 +119,9 @@ async function openGroup(tx: Tx, id: number): Promise<{ head: QuarantineEntry; h
   const head = await tx.getQuarantine(id);
   if (!head) throw new OutpostError('NOT_FOUND', `no quarantined change #${id}`);
   if (head.status !== 'open') throw new OutpostError('ALREADY_RESOLVED', `quarantined change #${id} was ${head.status} already${head.resolvedBy ? ` by ${head.resolvedBy}` : ''}`, { id, status: head.status });
-  const row = (await tx.listQuarantine({ status: 'open', origin: head.origin, limit: OPEN_MAX })).filter((e) => e.table === head.table && e.pk === head.pk);
+  // A change outside the node's scope stands alone: it holds nothing back, and nothing waits behind it.
+  if (head.code === 'OUT_OF_SCOPE') return { head, held: [] };
+  const row = (await tx.listQuarantine({ status: 'open', origin: head.origin, limit: OPEN_MAX })).filter((e) => e.table === head.table && e.pk === head.pk && e.code !== 'OUT_OF_SCOPE');
   const first = row[0];
   if (first && first.id < head.id) {
     throw new OutpostError('BAD_REQUEST', `quarantined change #${id} is ${heldMessage(first.id)}: retry or discard #${first.id} first (its row's changes are applied in order)`, { id, head: first.id });

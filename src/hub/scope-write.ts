@@ -1,6 +1,5 @@
 import { pkKey, type Change, type TableSchema } from '../protocol/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
-import { rowKey } from '../engine/index.ts';
 import { readStates, type ScopeState } from './scope-log.ts';
 import { matches, scopeValues, type NodeAttrs, type Scopes } from './scopes.ts';
 
@@ -15,8 +14,9 @@ export interface ScopeRefusal {
  * before and after the change: an insert's row (and the hub's row of that
  * key, if there is one), an update's row as the hub has it and as the
  * update leaves it, a delete's row. A key the hub has no row of, and never
- * had, cannot be updated. Later changes of a refused row in the same push
- * are refused with it. Messages name no value of the hub's row.
+ * had, cannot be updated. Each change is judged on its own (a later change
+ * of a refused row sees the row as the hub has it). Messages name no value
+ * of the hub's row.
  */
 export async function checkWriteScope(tx: Tx, scopes: Scopes, catalogue: ReadonlyMap<string, TableSchema>, attrs: NodeAttrs, changes: readonly Change[]): Promise<{ allowed: Change[]; refused: ScopeRefusal[] }> {
   const scoped = changes.filter((c) => scopes.get(c.table)?.write);
@@ -24,16 +24,10 @@ export async function checkWriteScope(tx: Tx, scopes: Scopes, catalogue: Readonl
   const states = await readStates(tx, scopes, scoped, catalogue);
   const allowed: Change[] = [];
   const refused: ScopeRefusal[] = [];
-  const refusedRows = new Set<string>();
   for (const c of changes) {
     const scope = scopes.get(c.table);
     if (!scope?.write) {
       allowed.push(c);
-      continue;
-    }
-    const rk = rowKey(c.table, c.pk);
-    if (refusedRows.has(rk)) {
-      refused.push({ change: c, message: `held behind this node's earlier change of the row, which is outside its write scope` });
       continue;
     }
     const rows = states.get(c.table)!;
@@ -57,7 +51,6 @@ export async function checkWriteScope(tx: Tx, scopes: Scopes, catalogue: Readonl
       next = { exists: false, vals: cur?.vals ?? {} };
     }
     if (why) {
-      refusedRows.add(rk);
       refused.push({ change: c, message: `table ${c.table}: ${why}; the change was not applied and is kept in the hub's quarantine` });
     } else {
       rows.set(key, next);
