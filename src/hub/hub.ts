@@ -290,7 +290,8 @@ export class Hub {
     // a purge meanwhile keeps every entry it will pull after the snapshot.
     await this.db.write(async (tx) => {
       await tx.updateNode(node.id, { pulledSeq: await tx.maxLogSeq(), lastSeen: this.#now() });
-      await snapshotTaken(tx, node.id);
+      // On a hub with scopes: the node holds what this generation's scopes choose.
+      if (this.#scoped) await snapshotTaken(tx, node.id);
     });
     const rows = await this.db.read(async (tx) => {
       const cursor = await tx.maxLogSeq();
