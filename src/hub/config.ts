@@ -63,6 +63,18 @@ export const hubConfigSchema = z
      * absent: one hub process, nothing leaves it
      */
     fanout: fanoutConfigSchema.optional(),
+    /**
+     * live mode's timers (docs/live.md): while nodes are connected, website
+     * writes are sequenced, and the log's head checked, every `watchMs`; the
+     * connected nodes' credentials are checked every `revocationCheckMs`
+     */
+    live: z
+      .object({
+        watchMs: z.number().int().min(10).max(60_000).default(150),
+        revocationCheckMs: z.number().int().min(50).max(1000).default(400),
+      })
+      .strict()
+      .optional(),
     limits: z
       .object({
         bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),
