@@ -258,6 +258,8 @@ export interface BookkeepingTx {
   confirmNodeToken(id: string): Promise<void>;
   updateNode(id: string, fields: { ackedSeq?: number; pulledSeq?: number; lastSeen?: number; revokedAt?: number }): Promise<void>;
   listNodes(): Promise<NodeRecord[]>;
+  /** ids of joined nodes that hold no working credential now: revoked, or re-keyed and waiting for their code (the live server closes their sockets) */
+  blockedNodeIds(): Promise<string[]>;
 
   addConflict(c: ConflictRecord, at: number): Promise<void>;
   countConflicts(): Promise<number>;

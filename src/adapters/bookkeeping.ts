@@ -275,6 +275,11 @@ export class SqlBookkeeping implements BookkeepingTx {
     return rows.map(toNode);
   }
 
+  async blockedNodeIds(): Promise<string[]> {
+    const rows = await this.#db.all<{ id: string }>('SELECT id FROM _outpost_nodes WHERE joined_at IS NOT NULL AND (revoked_at IS NOT NULL OR token_hash IS NULL)');
+    return rows.map((r) => r.id);
+  }
+
   async addConflict(c: ConflictRecord, at: number): Promise<void> {
     await this.#db.run(
       `INSERT INTO _outpost_conflicts (${CONFLICT_INSERT}) VALUES (${CONFLICT_INSERT.split(',').map(() => '?').join(', ')})`,

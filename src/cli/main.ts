@@ -140,12 +140,13 @@ program
 
 program
   .command('run')
-  .description('keep syncing on an interval, retrying with backoff')
+  .description('keep syncing: live (pulled when the hub pokes, local writes pushed at once) and every --interval, retrying with backoff')
   .requiredOption('--db <url>', 'node database URL')
   .option('--interval <seconds>', 'seconds between syncs', positive, '30')
   .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')
+  .option('--no-live', 'no WebSocket to the hub: sync only every --interval (live mode pulls when the hub pokes and pushes local writes at once)')
   .action(act(run, { exit: true }));
 
 program

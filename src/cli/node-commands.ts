@@ -4,6 +4,7 @@ import { OutpostError } from '../protocol/index.ts';
 import { addNode, rekeyNode, revokeNode } from '../hub/enrollment.ts';
 import { NodeAgent, type SyncSummary } from '../node/agent.ts';
 import { runLoop } from '../node/run-loop.ts';
+import { runLive } from '../node/live-loop.ts';
 import { cliActor, emit, terminalProgress } from './output.ts';
 
 /** Open the database for one command; only `join` may create it. */
@@ -91,7 +92,7 @@ export function sync(o: { db: string; json?: boolean; timeout?: string; ca?: str
   });
 }
 
-export function run(o: { db: string; interval: string; json?: boolean; timeout?: string; ca?: string }): Promise<void> {
+export function run(o: { db: string; interval: string; json?: boolean; timeout?: string; ca?: string; live?: boolean }): Promise<void> {
   const ca = readCa(o.ca);
   return withDb(o.db, async (db) => {
     const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o), ca });
@@ -99,12 +100,19 @@ export function run(o: { db: string; interval: string; json?: boolean; timeout?:
     process.once('SIGINT', () => ctrl.abort());
     process.once('SIGTERM', () => ctrl.abort());
     const st = await agent.status();
-    process.stderr.write(`outpost: syncing ${st.nodeName} with ${st.hub} every ${o.interval}s (Ctrl-C stops)\n`);
-    await runLoop(agent, {
+    const live = o.live !== false;
+    process.stderr.write(`outpost: syncing ${st.nodeName} with ${st.hub} ${live ? `live (WebSocket), and every ${o.interval}s` : `every ${o.interval}s`} (Ctrl-C stops)\n`);
+    const loop = {
       intervalMs: Number(o.interval) * 1000,
       signal: ctrl.signal,
-      onSync: (s) => emit(!!o.json, { ok: true, at: new Date().toISOString(), ...s }, `${new Date().toISOString()} ${summaryLine(s)}`),
-      onError: (e, ms) => emit(!!o.json, { ok: false, at: new Date().toISOString(), message: e.message, retryInMs: ms }, `${new Date().toISOString()} sync failed: ${e.message}; retrying in ${(ms / 1000).toFixed(1)} s`),
+      onSync: (s: SyncSummary) => emit(!!o.json, { ok: true, at: new Date().toISOString(), ...s }, `${new Date().toISOString()} ${summaryLine(s)}`),
+      onError: (e: Error, ms: number) => emit(!!o.json, { ok: false, at: new Date().toISOString(), message: e.message, retryInMs: ms }, `${new Date().toISOString()} sync failed: ${e.message}; retrying in ${(ms / 1000).toFixed(1)} s`),
+    };
+    if (!live) return runLoop(agent, loop);
+    await runLive(agent, {
+      ...loop,
+      // Live state changes go to stderr, in words (stdout keeps one line per sync).
+      onLive: (s) => process.stderr.write(`${new Date().toISOString()} live: ${s.state}${s.reason ? ` (${s.reason})` : ''}${s.state === 'fallback-interval' ? `; syncing every ${o.interval}s, retrying the WebSocket${s.retryAt ? ` at ${s.retryAt}` : ''}` : ''}\n`),
     });
   });
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import { COLUMN_POLICIES, DELETE_RULES, DIRECTIONS, OutpostError, POLICIES } from '../protocol/index.ts';
+import { fanoutConfigSchema } from './fanout.ts';
 
 const ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a column name (letters, digits, _)');
 
@@ -84,6 +85,25 @@ export const hubConfigSchema = z
       })
       .strict()
       .default({ horizonSeconds: 30 * 86_400, purgeEverySeconds: 600 }),
+    /**
+     * several hub processes over one database: how they tell each other of
+     * commits so each pokes its own live nodes, `{"redis": "redis://…"}` or
+     * `{"nats": "nats://…"}`, with an optional `channel` (docs/live.md);
+     * absent: one hub process, nothing leaves it
+     */
+    fanout: fanoutConfigSchema.optional(),
+    /**
+     * live mode's timers (docs/live.md): while nodes are connected, website
+     * writes are sequenced, and the log's head checked, every `watchMs`; the
+     * connected nodes' credentials are checked every `revocationCheckMs`
+     */
+    live: z
+      .object({
+        watchMs: z.number().int().min(10).max(60_000).default(150),
+        revocationCheckMs: z.number().int().min(50).max(1000).default(400),
+      })
+      .strict()
+      .optional(),
     limits: z
       .object({
         bodyBytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(16 * 1024 * 1024),

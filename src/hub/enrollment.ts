@@ -126,13 +126,14 @@ export async function setNodeAttrs(db: Adapter, name: string, changes: Record<st
 }
 
 /** Revoke a node: its credential (and any outstanding code) stops working at its next request. */
-export async function revokeNode(db: Adapter, name: string, now: number = Date.now(), opts: { actor?: string } = {}): Promise<void> {
+export async function revokeNode(db: Adapter, name: string, now: number = Date.now(), opts: { actor?: string } = {}): Promise<{ id: string }> {
   await db.installBookkeeping('hub');
-  await db.write(async (tx) => {
+  return db.write(async (tx) => {
     const n = await tx.nodeByName(name);
     if (!n) throw new OutpostError('NOT_FOUND', `no node named ${name}`);
     await tx.updateNode(n.id, { revokedAt: now });
     await tx.addAudit({ actor: opts.actor ?? 'system', action: 'node.revoke', target: `node:${name}`, detail: JSON.stringify({ id: n.id }) }, now);
+    return { id: n.id };
   });
 }
 

@@ -19,6 +19,7 @@ import { compileScopes, matches, scopeValues, type NodeAttrs, type Scopes } from
 import { appendScoped, checkScopeGeneration, everScoped, indexScopes, nodeAttrs, snapshotTaken, type LogInput } from './scope-log.ts';
 import { projectForNode, projectionsFor } from './scope-pull.ts';
 import { checkWriteScope, type ScopeRefusal } from './scope-write.ts';
+import { noticingAdapter, type CommitNotice } from './commit-notice.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -66,8 +67,13 @@ export class Hub {
   }
 
   /** Validate the config against the database, install bookkeeping and triggers, and sequence what is already there. */
-  static async open(db: Adapter, config: HubConfig, opts: HubOptions = {}): Promise<Hub> {
+  static async open(raw: Adapter, config: HubConfig, opts: HubOptions = {}): Promise<Hub> {
     const now = opts.now ?? Date.now;
+    // Every write of this process that appends to the change log is told to onCommit's listeners (live pokes).
+    const listeners: ((n: CommitNotice) => void)[] = [];
+    const db = noticingAdapter(raw, (n) => {
+      for (const fn of listeners) fn(n);
+    });
     // Nodes pull the log by id: ids that could commit out of order would let a pull skip a change.
     if (!db.caps.commitOrderedIds) throw new OutpostError('SCHEMA_INVALID', `${db.description} cannot host a hub: its change log ids would not be commit-ordered`);
     const found = buildCatalogue(config, await db.introspect());
@@ -93,6 +99,7 @@ export class Hub {
     const clock = await db.read((tx) => tx.getState('clock'));
     const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers, scopes);
     hub.#scoped = scopes.size > 0 || (await db.read(everScoped));
+    hub.#commitListeners = listeners;
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
       await tx.setState('key_range_size', String(config.keyRangeSize));
@@ -396,6 +403,19 @@ export class Hub {
   }
 
   readonly #purgeListeners: ((r: PurgeResult) => void)[] = [];
+
+  #commitListeners: ((n: CommitNotice) => void)[] = [];
+
+  /**
+   * Be told, after it commits, of every write of this process that appended
+   * to the change log (a push, website writes sequenced, a conflict
+   * resolution, a quarantine retry or discard, a schema refresh): the log's
+   * new head and the entries' tables, origins and (for small commits) keys.
+   * The live server pokes its nodes from it.
+   */
+  onCommit(fn: (n: CommitNotice) => void): void {
+    this.#commitListeners.push(fn);
+  }
 
   /** Be told of every purge this Hub runs (the server counts them in its metrics). */
   onPurge(fn: (r: PurgeResult) => void): void {

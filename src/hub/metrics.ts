@@ -17,6 +17,9 @@ export class HubMetrics {
   readonly conflictsOpen = new Gauge({ name: 'outpost_conflicts_open', help: 'Conflicts waiting for an admin (manual policy, or left to an admin by a resolver)', registers: [this.registry] });
   readonly nodeLag = new Gauge({ name: 'outpost_node_lag', help: 'Change-log entries a node has not pulled yet', labelNames: ['node'] as const, registers: [this.registry] });
 
+  readonly liveNodes = new Gauge({ name: 'outpost_live_nodes', help: 'Open live WebSockets (GET /v1/live) of nodes on this hub process', registers: [this.registry] });
+  readonly pokes = new Counter({ name: 'outpost_live_pokes_total', help: 'Pokes sent to live nodes by this hub process', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'outpost_' });
   }

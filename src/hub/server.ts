@@ -19,6 +19,10 @@ import { registerCredentialRoutes } from './credential-routes.ts';
 import { FailureLimiter, type FailureLimitOptions } from './rate-limit.ts';
 import { registerConflictRoutes } from './conflict-routes.ts';
 import { registerQuarantineRoutes } from './quarantine-routes.ts';
+import { registerLive, type LiveOptions } from './live-routes.ts';
+import type { LiveHub } from './live.ts';
+import { openFanout, type Fanout } from './fanout.ts';
+import { registerNodeRoutes } from './node-routes.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -32,6 +36,10 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** failed joins and logins allowed per client address (default 10 a minute) */
   failureLimit?: FailureLimitOptions;
+  /** live mode (`GET /v1/live`): the poke filter and timers (docs/live.md) */
+  live?: LiveOptions;
+  /** how commits reach the other hub processes; default: the config's `fanout` (none: this process alone) */
+  fanout?: Fanout;
 }
 
 /** The oldest TLS version the hub accepts. */
@@ -40,6 +48,10 @@ export const HUB_TLS_MIN_VERSION = 'TLSv1.2';
 declare module 'fastify' {
   interface FastifyRequest {
     node?: NodeRecord;
+  }
+  interface FastifyInstance {
+    /** the hub's live sockets (`GET /v1/live`) */
+    live: LiveHub;
   }
 }
 
@@ -110,6 +122,13 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   registerCredentialRoutes(app, hub.db, { admin, now, limiter: new FailureLimiter(opts.failureLimit), sessionTtlMs: opts.sessionTtlMs });
 
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => authenticate(hub.db, bearer(req));
+
+  // GET /v1/live: nodes' WebSockets, poked after commits (issue 8).
+  const log = opts.logger || undefined;
+  const fanout = opts.fanout ?? (await openFanout(hub.config.fanout, log));
+  const live = await registerLive(app, hub, { ...hub.config.live, ...opts.live, auth, fanout, metrics: { nodes: metrics.liveNodes, pokes: metrics.pokes }, log });
+  app.decorate('live', live);
+  registerNodeRoutes(app, hub, admin, live, now);
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
   app.get('/healthz', async () => ({ ok: true }));

@@ -11,6 +11,7 @@ import { quarantineView, type QuarantineView } from '../adapters/quarantine-view
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
 import { dropPurgedMarkers } from './purge-markers.ts';
 import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-rebase.ts';
+import type { LiveStatus } from './live-client.ts';
 
 /** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -55,6 +56,8 @@ export interface NodeStatus {
   keyRange: KeyRange | null;
   /** open quarantined changes: pulled ones this database refused (origin `hub`), and this node's own that the hub quarantined (`hubId`) */
   quarantine: QuarantineView[];
+  /** the live connection of the loop running this agent (`outpost run`): absent when none runs in this process */
+  live?: LiveStatus;
 }
 
 
@@ -62,6 +65,8 @@ export interface NodeStatus {
 export class NodeAgent {
   readonly db: Adapter;
   readonly #opts: AgentOptions;
+  /** set by the live loop (live-loop.ts) running this agent: its WebSocket's state */
+  live: LiveStatus | null = null;
 
   private constructor(db: Adapter, opts: AgentOptions) {
     this.db = db;
@@ -282,6 +287,7 @@ export class NodeAgent {
         tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
         keyRange: s.keyRange,
         quarantine: (await tx.listQuarantine({ status: 'open', limit: 1000 })).map((e) => quarantineView(e)),
+        ...(this.live ? { live: { ...this.live } } : {}),
       };
     });
   }

@@ -13,7 +13,7 @@ export interface RunOptions {
 }
 
 /** Errors that waiting will not mend: the loop stops on them. */
-const FATAL = new Set(['UNAUTHORIZED', 'NOT_ENROLLED', 'PROTOCOL_MISMATCH', 'ENROLLMENT_CODE_INVALID', 'NODE_STATE_BEHIND', 'TLS_CONFIG_INVALID']);
+export const FATAL_CODES: ReadonlySet<string> = new Set(['UNAUTHORIZED', 'NOT_ENROLLED', 'PROTOCOL_MISMATCH', 'ENROLLMENT_CODE_INVALID', 'NODE_STATE_BEHIND', 'TLS_CONFIG_INVALID']);
 
 /** The delay before retry number `attempt` (0-based): exponential, capped, with "equal jitter". */
 export function backoffDelay(attempt: number, base: number, max: number, random: () => number): number {
@@ -37,7 +37,7 @@ export async function runLoop(agent: NodeAgent, o: RunOptions): Promise<void> {
       o.onSync?.(await agent.sync());
       failures = 0;
     } catch (e) {
-      if (e instanceof OutpostError && FATAL.has(e.code)) throw e;
+      if (e instanceof OutpostError && FATAL_CODES.has(e.code)) throw e;
       wait = backoffDelay(failures++, base, max, random);
       o.onError?.(e as Error, wait);
     }
@@ -45,7 +45,7 @@ export async function runLoop(agent: NodeAgent, o: RunOptions): Promise<void> {
   }
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);

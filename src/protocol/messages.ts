@@ -212,3 +212,32 @@ export const verifyFetchResponseSchema = z.object({
   })),
 });
 export type VerifyFetchResponse = z.infer<typeof verifyFetchResponseSchema>;
+
+/**
+ * Live mode (`GET /v1/live`, a WebSocket; docs/live.md). The hub sends only
+ * the head of its change log, never data: `hello` once the socket is open,
+ * `poke` after a commit that touched what the node receives. The node sends
+ * nothing but WebSocket pings, or one `hello` with its cursor; anything else
+ * closes the socket (LIVE_CLOSE.badMessage).
+ */
+export const liveHelloSchema = z.object({ type: z.literal('hello'), head: z.number().int().min(0), nodeId: z.string().min(1).max(191) }).strict();
+export const livePokeSchema = z.object({ type: z.literal('poke'), head: z.number().int().min(0) }).strict();
+export const liveServerMessageSchema = z.discriminatedUnion('type', [liveHelloSchema, livePokeSchema]);
+export type LiveServerMessage = z.infer<typeof liveServerMessageSchema>;
+export const liveClientMessageSchema = z.object({ type: z.literal('hello'), cursor: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
+export type LiveClientMessage = z.infer<typeof liveClientMessageSchema>;
+
+/** The largest WebSocket message either side accepts on /v1/live (bytes). */
+export const LIVE_MAX_PAYLOAD = 64 * 1024;
+
+/** Close codes of /v1/live (4000–4999 are the application's). */
+export const LIVE_CLOSE = {
+  /** the hub is shutting down */
+  goingAway: 1001,
+  /** a message larger than LIVE_MAX_PAYLOAD (set by the ws library) */
+  tooBig: 1009,
+  /** a message that is not JSON or not a LiveClientMessage */
+  badMessage: 4400,
+  /** the node was revoked or re-keyed while connected */
+  revoked: 4401,
+} as const;

@@ -36,18 +36,18 @@ export interface RunningHub {
   close(): Promise<void>;
 }
 
-export async function startHub(dir: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number; tls?: { cert: string; key: string }; host?: string } = {}): Promise<RunningHub> {
+export async function startHub(dir: string, opts: Parameters<typeof startHubOn>[1] = {}): Promise<RunningHub> {
   const dbPath = join(dir, 'hub.db');
   oimsDatabase(dbPath);
   return startHubOn(dbPath, opts);
 }
 
-export async function startHubOn(dbPath: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number; tls?: { cert: string; key: string }; host?: string } = {}): Promise<RunningHub> {
+export async function startHubOn(dbPath: string, opts: { config?: Partial<HubConfig> | HubConfig; now?: () => number; setup?: (app: FastifyInstance) => void; port?: number; tls?: { cert: string; key: string }; host?: string; adminToken?: string } = {}): Promise<RunningHub> {
   const base = loadHubConfig(OIMS_CONFIG);
   const config = opts.config ? parseHubConfig({ ...base, ...opts.config }) : base;
   const db = new SqliteAdapter(dbPath);
   const hub = await Hub.open(db, config, { now: opts.now });
-  const app = await buildServer(hub, { tls: opts.tls });
+  const app = await buildServer(hub, { tls: opts.tls, adminToken: opts.adminToken });
   opts.setup?.(app);
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   const addr = app.server.address();

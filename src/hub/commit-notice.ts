@@ -1,0 +1,98 @@
+import type { Change, WireValue } from '../protocol/index.ts';
+import type { Adapter, ScopeMark, Tx } from '../adapters/adapter.ts';
+
+/**
+ * One change-log entry a commit appended, as far as choosing whom to poke
+ * needs it: its table, its origin (the node whose push it was; null: the hub,
+ * i.e. the website, an admin, a restatement) and, for small commits, its key.
+ * A commit with many entries is summarised per (table, origin), without keys.
+ */
+export interface LoggedEntryRef {
+  table: string;
+  origin: string | null;
+  /** the row's key; absent when the commit was summarised (a filter then treats the entry as touching any row of the table) */
+  pk?: WireValue[];
+  /** a scoped table's entry: its scope mark (the row's scope values before and after, or the one node it is for; scope-log.ts) */
+  scope?: ScopeMark;
+}
+
+/** What a hub process tells its live nodes (and the other hub processes) after a commit that appended to the change log. */
+export interface CommitNotice {
+  /** the change log's head after the commit (the highest sequence it holds) */
+  head: number;
+  /** the appended entries; null when not known (a commit seen only as the head moving, e.g. by another process's CLI): poke everyone */
+  entries: LoggedEntryRef[] | null;
+}
+
+/** Entries with keys up to this many per commit; beyond, one entry per (table, origin). */
+export const NOTICE_MAX_KEYS = 64;
+
+/** The notice's entries for a commit that appended `logged`, summarised when large. */
+export function noticeEntries(logged: readonly Logged[]): LoggedEntryRef[] {
+  const ref = (e: Logged, pk: boolean): LoggedEntryRef => ({ table: e.change.table, origin: e.origin, ...(pk ? { pk: e.change.pk } : {}), ...(e.scope ? { scope: e.scope } : {}) });
+  if (logged.length <= NOTICE_MAX_KEYS) return logged.map((e) => ref(e, true));
+  // Summarised per table, origin and scope mark (a commit's rows fall in few scopes: a lab's rows, say).
+  const seen = new Map<string, LoggedEntryRef>();
+  for (const e of logged) seen.set(`${e.change.table}\u0000${e.origin ?? ''}\u0000${JSON.stringify(e.scope ?? null)}`, ref(e, false));
+  return [...seen.values()];
+}
+
+type Logged = { change: Pick<Change, 'table' | 'pk'>; origin: string | null; scope?: ScopeMark };
+
+/**
+ * The hub's database as the Hub uses it, telling `onCommit` of every write
+ * transaction that appended to the change log, once it has committed, with
+ * the entries appended and the log's head. Every writer of the hub process
+ * goes through it (pushes, sequencing of website writes, conflict
+ * resolutions, quarantine retries and discards, schema refreshes), so none
+ * can forget to poke. Reads and everything else go to the adapter as they are.
+ */
+export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void): Adapter {
+  const write: Adapter['write'] = async (fn, opts) => {
+    let logged: Logged[] = [];
+    let head = 0;
+    const result = await db.write(async (tx) => {
+      logged = []; // a transaction retried by the adapter starts again
+      const r = await fn(recordingTx(tx, logged));
+      if (logged.length) head = await tx.maxLogSeq();
+      return r;
+    }, opts);
+    if (logged.length) {
+      try {
+        onCommit({ head, entries: noticeEntries(logged) });
+      } catch {
+        // A listener's failure (a poke) never fails a write that has committed.
+      }
+    }
+    return result;
+  };
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'write') return write;
+      const v: unknown = Reflect.get(target, prop);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** `tx` with its log appends recorded into `logged`. */
+function recordingTx(tx: Tx, logged: Logged[]): Tx {
+  return new Proxy(tx, {
+    get(target, prop) {
+      if (prop === 'appendLog') {
+        return (change: Change, origin: string | null, scope?: ScopeMark) => {
+          logged.push(scope ? { change, origin, scope } : { change, origin });
+          return target.appendLog(change, origin, scope);
+        };
+      }
+      if (prop === 'appendLogs') {
+        return (entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]) => {
+          for (const e of entries) logged.push(e);
+          return target.appendLogs(entries);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

@@ -1,0 +1,123 @@
+import { OutpostError } from '../protocol/index.ts';
+import type { NodeAgent, SyncSummary } from './agent.ts';
+import { LiveClient, type LiveStatus } from './live-client.ts';
+import { FATAL_CODES, backoffDelay, sleep } from './run-loop.ts';
+import { readNodeState } from './node-state.ts';
+
+export interface LiveRunOptions {
+  /** sync at least this often (the fallback when the socket will not open, and a safety net when it is open) */
+  intervalMs: number;
+  signal?: AbortSignal;
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  random?: () => number;
+  /** how often the capture table is checked for local writes to push (default 75 ms; 0: never, only pokes and the interval) */
+  captureWatchMs?: number;
+  /** how long after a local write is seen the push waits for more (default 50 ms) */
+  debounceMs?: number;
+  /** opening the socket; see LiveClientOptions */
+  connectTimeoutMs?: number;
+  liveBackoffMs?: number;
+  liveMaxBackoffMs?: number;
+  onSync?: (s: SyncSummary) => void;
+  onError?: (e: Error, retryInMs: number) => void;
+  onLive?: (s: LiveStatus) => void;
+}
+
+/**
+ * Live mode (`outpost run`; docs/live.md): a WebSocket to the hub, a pull as
+ * soon as the hub pokes, a push as soon as the capture table has new local
+ * writes (polled, debounced), and the interval sync beside them: alone while
+ * the socket cannot open (`fallback-interval` in the agent's status), as a
+ * safety net while it is open. One sync runs at a time; a request during one
+ * makes another follow it. Failures back off exactly like `runLoop`, and the
+ * same errors stop it.
+ */
+export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void> {
+  const base = o.baseBackoffMs ?? 1000;
+  const max = o.maxBackoffMs ?? 60_000;
+  const random = o.random ?? Math.random;
+  const state = await agent.db.read(readNodeState);
+  let cursor = state.cursor;
+  let wanted = true; // the first sync runs at once
+  let wake: (() => void) | null = null;
+  const kick = (): void => {
+    wanted = true;
+    wake?.();
+  };
+
+  const client = new LiveClient({
+    hubUrl: state.hubUrl,
+    token: state.token,
+    ca: state.hubCa ?? undefined,
+    connectTimeoutMs: o.connectTimeoutMs,
+    baseBackoffMs: o.liveBackoffMs,
+    maxBackoffMs: o.liveMaxBackoffMs,
+    random,
+    onPoke: (head) => {
+      if (head > cursor) kick();
+    },
+    // Whatever happened while the socket was down is pulled now.
+    onOpen: (head) => {
+      if (head > cursor) kick();
+    },
+    onStatus: (s) => {
+      agent.live = s;
+      o.onLive?.(s);
+    },
+    // A revoked credential: the next sync fails with UNAUTHORIZED and stops the loop.
+    onUnauthorized: kick,
+  });
+  agent.live = client.status;
+  client.start();
+
+  // Local writes: the capture table's highest sequence moved.
+  let seenMax = -1;
+  let debounce: NodeJS.Timeout | null = null;
+  let watching = false;
+  const watchMs = o.captureWatchMs ?? 75;
+  const watch = watchMs > 0 ? setInterval(() => {
+    if (watching) return;
+    watching = true;
+    agent.db.read((tx) => tx.captureStats()).then(({ count, maxSeq }) => {
+      if (count > 0 && maxSeq !== seenMax) {
+        seenMax = maxSeq;
+        if (debounce) clearTimeout(debounce);
+        debounce = setTimeout(kick, o.debounceMs ?? 50);
+      }
+    }, () => undefined).finally(() => (watching = false));
+  }, watchMs) : null;
+  const interval = setInterval(kick, o.intervalMs);
+  const onAbort = (): void => wake?.();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+
+  let failures = 0;
+  try {
+    while (!o.signal?.aborted) {
+      if (!wanted) {
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+        continue;
+      }
+      wanted = false;
+      try {
+        const s = await agent.sync();
+        cursor = s.cursor;
+        failures = 0;
+        o.onSync?.(s);
+      } catch (e) {
+        if (e instanceof OutpostError && FATAL_CODES.has(e.code)) throw e;
+        const wait = backoffDelay(failures++, base, max, random);
+        o.onError?.(e as Error, wait);
+        await sleep(wait, o.signal);
+        wanted = true;
+      }
+    }
+  } finally {
+    client.stop();
+    if (watch) clearInterval(watch);
+    if (debounce) clearTimeout(debounce);
+    clearInterval(interval);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
