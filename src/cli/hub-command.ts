@@ -9,7 +9,9 @@ import { Hub } from '../hub/hub.ts';
 import { buildServer } from '../hub/server.ts';
 
 export const PACKAGE_ROOT = new URL('../../', import.meta.url).pathname;
-export const DEFAULT_HUB_DB = 'sqlite:./outpost-data/hub.db';
+import { DEFAULT_HUB_DB } from './defaults.ts';
+
+export { DEFAULT_HUB_DB };
 export const DEFAULT_CONFIG = join(PACKAGE_ROOT, 'examples/oims/outpost.config.json');
 
 export interface HubCommandOptions {

@@ -1,15 +1,31 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { schemaRefresh } from './schema-command.ts';
-import { hubCommand, DEFAULT_HUB_DB } from './hub-command.ts';
-import { join, nodeAdd, nodeRevoke, nodeRotate, rotate, run, sync } from './node-commands.ts';
-import { adminAdd } from './admin-command.ts';
-import { collectAttr, nodeAttrsCommand } from './node-attrs-command.ts';
-import { status } from './status-command.ts';
-import { purge } from './purge-command.ts';
-import { verify } from './verify-command.ts';
-import { conflictsList, conflictsResolve, conflictsShow } from './conflicts-command.ts';
-import { quarantineDiscard, quarantineList, quarantineRetry, quarantineShow } from './quarantine-command.ts';
+import { DEFAULT_HUB_DB } from './defaults.ts';
+import { collectAttr } from './parse-attr.ts';
+
+// Each command's module is loaded when the command runs: `outpost node add`
+// need not load the hub server, nor `outpost --version` anything.
+const hubCommand: typeof import('./hub-command.ts').hubCommand = (...a) => import('./hub-command.ts').then((m) => m.hubCommand(...a));
+const schemaRefresh: typeof import('./schema-command.ts').schemaRefresh = (...a) => import('./schema-command.ts').then((m) => m.schemaRefresh(...a));
+const join: typeof import('./node-commands.ts').join = (...a) => import('./node-commands.ts').then((m) => m.join(...a));
+const nodeAdd: typeof import('./node-commands.ts').nodeAdd = (...a) => import('./node-commands.ts').then((m) => m.nodeAdd(...a));
+const nodeRevoke: typeof import('./node-commands.ts').nodeRevoke = (...a) => import('./node-commands.ts').then((m) => m.nodeRevoke(...a));
+const nodeRotate: typeof import('./node-commands.ts').nodeRotate = (...a) => import('./node-commands.ts').then((m) => m.nodeRotate(...a));
+const rotate: typeof import('./node-commands.ts').rotate = (...a) => import('./node-commands.ts').then((m) => m.rotate(...a));
+const run: typeof import('./node-commands.ts').run = (...a) => import('./node-commands.ts').then((m) => m.run(...a));
+const sync: typeof import('./node-commands.ts').sync = (...a) => import('./node-commands.ts').then((m) => m.sync(...a));
+const adminAdd: typeof import('./admin-command.ts').adminAdd = (...a) => import('./admin-command.ts').then((m) => m.adminAdd(...a));
+const nodeAttrsCommand: typeof import('./node-attrs-command.ts').nodeAttrsCommand = (...a) => import('./node-attrs-command.ts').then((m) => m.nodeAttrsCommand(...a));
+const status: typeof import('./status-command.ts').status = (...a) => import('./status-command.ts').then((m) => m.status(...a));
+const purge: typeof import('./purge-command.ts').purge = (...a) => import('./purge-command.ts').then((m) => m.purge(...a));
+const verify: typeof import('./verify-command.ts').verify = (...a) => import('./verify-command.ts').then((m) => m.verify(...a));
+const conflictsList: typeof import('./conflicts-command.ts').conflictsList = (...a) => import('./conflicts-command.ts').then((m) => m.conflictsList(...a));
+const conflictsResolve: typeof import('./conflicts-command.ts').conflictsResolve = (...a) => import('./conflicts-command.ts').then((m) => m.conflictsResolve(...a));
+const conflictsShow: typeof import('./conflicts-command.ts').conflictsShow = (...a) => import('./conflicts-command.ts').then((m) => m.conflictsShow(...a));
+const quarantineDiscard: typeof import('./quarantine-command.ts').quarantineDiscard = (...a) => import('./quarantine-command.ts').then((m) => m.quarantineDiscard(...a));
+const quarantineList: typeof import('./quarantine-command.ts').quarantineList = (...a) => import('./quarantine-command.ts').then((m) => m.quarantineList(...a));
+const quarantineRetry: typeof import('./quarantine-command.ts').quarantineRetry = (...a) => import('./quarantine-command.ts').then((m) => m.quarantineRetry(...a));
+const quarantineShow: typeof import('./quarantine-command.ts').quarantineShow = (...a) => import('./quarantine-command.ts').then((m) => m.quarantineShow(...a));
 import { fail } from './output.ts';
 import { setCommandOptions } from './secrets.ts';
 

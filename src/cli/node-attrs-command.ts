@@ -1,16 +1,9 @@
-import { InvalidArgumentError } from 'commander';
 import { setNodeAttrs } from '../hub/enrollment.ts';
 import { nodeAttrs } from '../hub/scope-log.ts';
 import { OutpostError } from '../protocol/index.ts';
 import { withDb } from './node-commands.ts';
 import { cliActor, emit } from './output.ts';
-
-/** Parse one `NAME=VALUE` (commander's collector for the repeatable `--attr`). */
-export function collectAttr(v: string, acc: Record<string, string>): Record<string, string> {
-  const eq = v.indexOf('=');
-  if (eq <= 0) throw new InvalidArgumentError(`${JSON.stringify(v)}: give NAME=VALUE (lab_id=3)`);
-  return { ...acc, [v.slice(0, eq)]: v.slice(eq + 1) };
-}
+import { collectAttr } from './parse-attr.ts';
 
 /** `outpost node attrs NAME [NAME=VALUE …]`: show a node's attributes, or change them (NAME= removes one). */
 export function nodeAttrsCommand(name: string, assignments: string[], o: { db: string; json?: boolean }): Promise<void> {

@@ -3,8 +3,7 @@ import { createSecureContext } from 'node:tls';
 import { OutpostError } from '../protocol/index.ts';
 import { openAdapter, type OpenOptions } from '../adapters/open.ts';
 import type { Adapter } from '../adapters/adapter.ts';
-import { checkCaPem } from '../node/hub-client.ts';
-import { HUB_TLS_MIN_VERSION } from '../hub/server.ts';
+import { HUB_TLS_MIN_VERSION, checkCaPem } from '../protocol/tls.ts';
 
 /**
  * Files the CLI reads for TLS and encryption at rest. Their contents (keys,

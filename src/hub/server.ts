@@ -42,8 +42,8 @@ export interface ServerOptions {
   fanout?: Fanout;
 }
 
-/** The oldest TLS version the hub accepts. */
-export const HUB_TLS_MIN_VERSION = 'TLSv1.2';
+export { HUB_TLS_MIN_VERSION } from '../protocol/tls.ts';
+import { HUB_TLS_MIN_VERSION } from '../protocol/tls.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,6 +1,6 @@
+import { checkCaPem } from '../protocol/tls.ts';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { X509Certificate } from 'node:crypto';
 import { Agent } from 'undici';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
@@ -291,18 +291,7 @@ function dispatcherFor(ca: string | undefined): Agent {
   return agent;
 }
 
-/** Refuse a CA that is not PEM certificates (the message never quotes the file). */
-export function checkCaPem(pem: string): void {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new OutpostError('TLS_CONFIG_INVALID', 'the CA file holds no PEM certificate');
-  for (const [i, b] of blocks.entries()) {
-    try {
-      new X509Certificate(b);
-    } catch {
-      throw new OutpostError('TLS_CONFIG_INVALID', `certificate ${i + 1} of the CA file cannot be parsed`);
-    }
-  }
-}
+export { checkCaPem };
 
 /** Certificate verification failures (OpenSSL's names, as Node reports them), and what they mean. */
 const CERT_ERRORS: Record<string, string> = {
