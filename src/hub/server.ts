@@ -19,6 +19,8 @@ import { registerCredentialRoutes } from './credential-routes.ts';
 import { FailureLimiter, type FailureLimitOptions } from './rate-limit.ts';
 import { registerConflictRoutes } from './conflict-routes.ts';
 import { registerQuarantineRoutes } from './quarantine-routes.ts';
+import { HubLifecycle, registerHealthRoutes } from './health.ts';
+import { nodeOpenCounts } from './node-report.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -32,6 +34,8 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** failed joins and logins allowed per client address (default 10 a minute) */
   failureLimit?: FailureLimitOptions;
+  /** set when the process shuts down: `/readyz` fails and new requests get SHUTTING_DOWN (health.ts) */
+  lifecycle?: HubLifecycle;
 }
 
 /** The oldest TLS version the hub accepts. */
@@ -83,6 +87,9 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     if (!route?.startsWith('/v1/')) return;
     metrics.requests.inc({ route, status: String(reply.statusCode) });
     metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+    const failed = reply.statusCode >= 500 ? 'failed' : reply.statusCode >= 400 ? 'refused' : null;
+    if (failed && route === '/v1/push') metrics.pushes.inc({ outcome: failed });
+    if (failed && route === '/v1/pull') metrics.pulls.inc({ outcome: failed });
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -112,7 +119,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   const auth = async (req: FastifyRequest): Promise<NodeRecord> => authenticate(hub.db, bearer(req));
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
-  app.get('/healthz', async () => ({ ok: true }));
+  registerHealthRoutes(app, hub, opts.lifecycle ?? new HubLifecycle());
   app.get('/metrics', async (_req, reply) => {
     const s = await hub.report(); // read only: a scrape never writes
     metrics.logSeq.set(s.logSeq);
@@ -131,7 +138,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.post('/v1/push', async (req) => {
     const node = await auth(req);
     const body = parsePushRequest(req.body);
+    const started = performance.now();
     const res = await hub.push(node, body);
+    metrics.pushes.inc({ outcome: res.duplicate ? 'duplicate' : res.staged ? 'staged' : 'committed' });
+    if (!res.staged && !res.duplicate) metrics.pushApplyDuration.observe((performance.now() - started) / 1000);
     if (!res.duplicate) metrics.pushedChanges.inc(body.changes.length);
     if (!res.staged && !res.duplicate) {
       metrics.appliedChanges.inc(res.applied);
@@ -147,7 +157,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const after = intParam(q.after ?? '0', 'after');
     const limit = intParam(q.limit ?? String(hub.config.limits.pullPage), 'limit');
     if (limit < 1) throw new OutpostError('BAD_REQUEST', 'limit must be at least 1');
+    const started = performance.now();
     const page = await hub.pull(node, after, limit);
+    metrics.pullDuration.observe((performance.now() - started) / 1000);
+    metrics.pulls.inc({ outcome: 'ok' });
     metrics.pulledChanges.inc(page.changes.length);
     return page;
   });
@@ -175,7 +188,8 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const node = await auth(req);
     const s = await hub.status();
     const me = s.nodes.find((n) => n.id === node.id);
-    return { nodeId: node.id, logSeq: s.logSeq, lag: me?.lag ?? 0 };
+    const open = await hub.db.read((tx) => nodeOpenCounts(tx, node.id));
+    return { nodeId: node.id, logSeq: s.logSeq, lag: me?.lag ?? 0, ...open };
   });
 
   // `outpost verify` (docs/protocol.md, "Verify"): read only, node credential.

@@ -11,6 +11,7 @@ import { quarantineView, type QuarantineView } from '../adapters/quarantine-view
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
 import { dropPurgedMarkers } from './purge-markers.ts';
 import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-rebase.ts';
+import { SyncActivity, recordHubView } from './sync-status.ts';
 
 /** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -62,10 +63,18 @@ export interface NodeStatus {
 export class NodeAgent {
   readonly db: Adapter;
   readonly #opts: AgentOptions;
+  /** one sync at a time: a sync asked for while one runs joins it; attempts are recorded (sync-status.ts) */
+  readonly #activity: SyncActivity<SyncSummary>;
 
   private constructor(db: Adapter, opts: AgentOptions) {
     this.db = db;
     this.#opts = opts;
+    this.#activity = new SyncActivity(db);
+  }
+
+  /** when the sync under way in this agent started (ms), or null */
+  get syncingSince(): number | null {
+    return this.#activity.since;
   }
 
   static async open(db: Adapter, opts: AgentOptions = {}): Promise<NodeAgent> {
@@ -122,7 +131,27 @@ export class NodeAgent {
    * refused UNAUTHORIZED because `outpost rotate` replaced the credential
    * while it ran is done again, once, with the new one.
    */
-  async sync(): Promise<SyncSummary> {
+  sync(): Promise<SyncSummary> {
+    return this.#activity.run(async () => {
+      const summary = await this.#syncRotating();
+      await this.#recordHubView();
+      return summary;
+    });
+  }
+
+  /** What the hub says of this node now (lag, its open conflicts and quarantine), kept for `status`; best effort, 5 s at most. */
+  async #recordHubView(): Promise<void> {
+    try {
+      const state = await this.db.read(readNodeState);
+      const client = new HubClient(state.hubUrl, state.token, { timeoutMs: Math.min(this.#opts.timeoutMs ?? 5000, 5000), ca: this.#opts.ca ?? state.hubCa ?? undefined });
+      const s = await client.status();
+      await recordHubView(this.db, { logSeq: s.logSeq, lag: s.lag, conflictsOpen: s.conflictsOpen ?? null, quarantineOpen: s.quarantineOpen ?? null });
+    } catch {
+      /* the sync itself succeeded; the view stays as of the last contact */
+    }
+  }
+
+  async #syncRotating(): Promise<SyncSummary> {
     const token = (await this.db.read(readNodeState)).token;
     try {
       return await this.#syncOnce();
