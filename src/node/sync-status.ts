@@ -7,7 +7,8 @@ import type { Adapter, Tx } from '../adapters/adapter.ts';
  * - `syncing`: a sync is under way (in this process, or in another process
  *   on this machine that is still alive, e.g. `outpost run`);
  * - `offline`: the last attempt failed because the hub could not be reached
- *   (HUB_UNREACHABLE: no connection, a timeout, a reply cut off);
+ *   (HUB_UNREACHABLE: no connection, a timeout, a reply cut off) or was
+ *   shutting down (SHUTTING_DOWN: it restarts);
  * - `error`: the last attempt failed otherwise (refused, schema mismatch,
  *   TLS, a local database error…); `lastAttempt.code` says which;
  * - `idle`: otherwise (the last attempt succeeded, or none was recorded).
@@ -50,6 +51,9 @@ export interface SyncStatusFields {
   /** the next scheduled sync of a running `outpost run` (null: none running, or none due) */
   nextSyncAt: string | null;
 }
+
+/** Failures that mean the hub is out of reach for now, not that something is wrong. */
+const OFFLINE = new Set(['HUB_UNREACHABLE', 'SHUTTING_DOWN']);
 
 const ATTEMPT = 'sync_attempt';
 const RUNNING = 'sync_running';
@@ -151,7 +155,7 @@ export async function readSyncStatus(tx: Tx, own?: { syncingSince: number | null
   const open = await tx.listQuarantine({ status: 'open', limit: 100_000 });
   const here = open.filter((e) => e.hubId === null).length;
   const notices = open.length - here;
-  const state: SyncState = since !== null ? 'syncing' : !attempt || attempt.ok ? 'idle' : attempt.code === 'HUB_UNREACHABLE' ? 'offline' : 'error';
+  const state: SyncState = since !== null ? 'syncing' : !attempt || attempt.ok ? 'idle' : OFFLINE.has(attempt.code ?? '') ? 'offline' : 'error';
   return {
     state,
     syncingSince: since === null ? null : new Date(since).toISOString(),
