@@ -171,3 +171,24 @@ test('status states: offline when the hub is down, error when it refuses; counts
   assert.ok(err.lastSyncAt, 'the last successful sync is still shown');
 });
 
+
+test('status counts what the hub holds open for this node: conflicts it is a side of', async (t) => {
+  const tables = {
+    labs: { direction: 'down' as const, policy: 'merge' as const }, categories: { direction: 'down' as const, policy: 'merge' as const },
+    stock_movements: { direction: 'up' as const, policy: 'merge' as const }, items: { direction: 'both' as const, policy: 'manual' as const },
+  };
+  const { labs: [a, b, c] } = await hubWithLabs(t, ['lab-a', 'lab-b', 'lab-c'], { hub: { config: { tables } } });
+  a!.app.prepare("INSERT INTO items (id, lab_id, name, quantity) VALUES (?, 'lab-a', 'burette', 10)").run(ITEM(9));
+  await a!.agent.sync();
+  await b!.agent.sync();
+  a!.app.prepare('UPDATE items SET quantity = 5 WHERE id = ?').run(ITEM(9));
+  b!.app.prepare('UPDATE items SET quantity = 7 WHERE id = ?').run(ITEM(9));
+  await a!.agent.sync();
+  await b!.agent.sync(); // concurrent with lab-a's: a conflict for an admin (manual)
+  await a!.agent.sync();
+  await c!.agent.sync();
+  const { nodeStatusReport } = await import('../../src/node/status-report.ts');
+  assert.equal((await nodeStatusReport(b!.agent)).conflictsOpen, 1, 'lab-b wrote the side that waits');
+  assert.equal((await nodeStatusReport(a!.agent)).conflictsOpen, 1, 'lab-a wrote the side the hub kept');
+  assert.equal((await nodeStatusReport(c!.agent)).conflictsOpen, 0, 'lab-c is no side of it');
+});
