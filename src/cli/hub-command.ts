@@ -7,6 +7,8 @@ import { OutpostError } from '../protocol/index.ts';
 import { loadHubConfig } from '../hub/config.ts';
 import { Hub } from '../hub/hub.ts';
 import { buildServer } from '../hub/server.ts';
+import { HubLifecycle } from '../hub/health.ts';
+import { shutdownHub } from '../hub/shutdown.ts';
 
 export const PACKAGE_ROOT = new URL('../../', import.meta.url).pathname;
 import { DEFAULT_HUB_DB } from './defaults.ts';
@@ -21,6 +23,8 @@ export interface HubCommandOptions {
   config?: string;
   tlsCert?: string;
   tlsKey?: string;
+  /** seconds the requests under way may take to finish on SIGTERM/SIGINT (default 10) */
+  shutdownGrace?: string;
 }
 
 /**
@@ -41,7 +45,8 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   // Credentials (tokens, enrollment codes) are redacted wherever a log line could carry them.
   const logger = hubLogger(pino.destination(2), process.env.OUTPOST_LOG_LEVEL ?? 'info');
   const hub = await Hub.open(db, config);
-  const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined, tls });
+  const lifecycle = new HubLifecycle();
+  const app = await buildServer(hub, { logger, adminToken: process.env.OUTPOST_ADMIN_TOKEN || undefined, tls, lifecycle });
   try {
     await app.listen({ host: o.host, port: Number(o.port) });
   } catch (e) {
@@ -70,9 +75,10 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
       '',
     ].join('\n'),
   );
+  const timers: NodeJS.Timeout[] = [];
   if (config.schemaRefreshSeconds > 0) {
     // Nullable columns added to synced tables are picked up while running.
-    setInterval(() => {
+    timers[timers.length] = setInterval(() => {
       hub.refreshSchema().then(
         (r) => r.added.length && logger.info({ schemaVersion: r.version, added: r.added }, 'schema refreshed'),
         (e: Error) => logger.error({ err: e }, 'schema refresh refused'),
@@ -81,18 +87,30 @@ export async function hubCommand(o: HubCommandOptions): Promise<void> {
   }
   if (config.retention.purgeEverySeconds > 0) {
     // Log entries and delete markers every live node has pulled past.
-    setInterval(() => {
+    timers[timers.length] = setInterval(() => {
       hub.purge().then(
         (r) => (r.log || r.markers || r.staged) && logger.info({ purge: r }, `purged ${r.log} log entries, ${r.markers} delete markers, ${r.staged} staged pages through seq ${r.purgedThrough}`),
         (e: Error) => logger.error({ err: e }, 'purge failed'),
       );
     }, config.retention.purgeEverySeconds * 1000).unref();
   }
-  const stop = async (): Promise<void> => {
-    await app.close();
-    await db.close();
+  // SIGTERM/SIGINT: stop taking requests, let those under way finish within
+  // the grace period (a second signal: at once), close the database, exit 0.
+  const graceMs = Math.round(Number(o.shutdownGrace ?? '10') * 1000);
+  let abandon: () => void = () => undefined;
+  const abandoned = new Promise<void>((resolve) => (abandon = resolve));
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return abandon();
+    stopping = true;
+    for (const t of timers) clearInterval(t);
+    logger.info({ signal, graceMs }, 'shutting down: finishing the requests under way');
+    const outcome = await shutdownHub(app, db, lifecycle, { graceMs, abandon: abandoned });
+    if (outcome === 'abandoned') logger.warn('requests still running at the end of the grace period were abandoned (not committed; nodes send them again)');
+    else logger.info('shut down');
+    logger.flush?.();
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
 }

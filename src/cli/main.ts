@@ -87,6 +87,7 @@ program
   .option('--config <file>', 'hub config (tables, directions, policies); default: the OIMS example')
   .option('--tls-cert <file>', 'serve HTTPS (TLS 1.2 or newer) with this PEM certificate (chain); needs --tls-key')
   .option('--tls-key <file>', 'the PEM private key of --tls-cert')
+  .option('--shutdown-grace <seconds>', 'on SIGTERM/SIGINT, how long requests under way may take to finish before they are abandoned', positive, '10')
   .action(act(hubCommand));
 
 const node = program.command('node').description('manage nodes on the hub');
@@ -156,9 +157,16 @@ program
 
 program
   .command('run')
-  .description('keep syncing: live (pulled when the hub pokes, local writes pushed at once) and every --interval, retrying with backoff')
+  .description('keep syncing: live (pulled when the hub pokes, local writes pushed at once) and on a schedule (interval or cron, quiet hours), retrying with backoff; optionally serve a local control endpoint')
   .requiredOption('--db <url>', 'node database URL')
-  .option('--interval <seconds>', 'seconds between syncs', positive, '30')
+  .option('--interval <seconds>', 'seconds between syncs (default 30)', positive)
+  .option('--every <duration>', 'sync every 90s, 30m, 2h, 1d (instead of --interval)')
+  .option('--cron <expression>', 'sync at the slots of a cron expression, e.g. "*/30 * * * *" (instead of --interval)')
+  .option('--quiet-hours <HH:MM-HH:MM>', 'no scheduled sync during these local hours, e.g. 22:00-06:00 (on-demand syncs still run)')
+  .option('--time-zone <zone>', 'IANA time zone of --cron and --quiet-hours (default: this machine\'s)')
+  .option('--control-port <n>', 'serve POST /sync and GET /status on 127.0.0.1:N for a desktop app (0: any free port)', port)
+  .option('--control-token-file <file>', 'require the token in this file (created, mode 0600, if missing) on the control endpoint')
+  .option('--shutdown-grace <seconds>', 'on SIGTERM/SIGINT, how long the sync under way may take to finish before it is abandoned', positive, '10')
   .option('--ca <file>', "PEM certificate of the CA that signed an https:// hub's certificate (stored in the node's state; default: Node's trust store)")
   .option('--timeout <seconds>', "seconds to wait for the hub's answer (for a snapshot: for its next bytes) before failing with HUB_UNREACHABLE", positive, '60')
   .option('--json', 'machine-readable output, one line per sync')

@@ -5,6 +5,9 @@ import { addNode, rekeyNode, revokeNode } from '../hub/enrollment.ts';
 import { NodeAgent, type SyncSummary } from '../node/agent.ts';
 import { runLoop } from '../node/run-loop.ts';
 import { runLive } from '../node/live-loop.ts';
+import { Scheduler, parseEvery, parseQuietHours } from '../node/schedule.ts';
+import { controlToken, startControlServer, type ControlServer } from '../node/control-server.ts';
+import { recordNextSync } from '../node/sync-status.ts';
 import { cliActor, emit, terminalProgress } from './output.ts';
 
 /** Open the database for one command; only `join` may create it. */
@@ -92,27 +95,89 @@ export function sync(o: { db: string; json?: boolean; timeout?: string; ca?: str
   });
 }
 
-export function run(o: { db: string; interval: string; json?: boolean; timeout?: string; ca?: string; live?: boolean }): Promise<void> {
+export interface RunFlags {
+  db: string;
+  interval?: string;
+  every?: string;
+  cron?: string;
+  quietHours?: string;
+  timeZone?: string;
+  controlPort?: string;
+  controlTokenFile?: string;
+  shutdownGrace?: string;
+  json?: boolean;
+  timeout?: string;
+  ca?: string;
+  /** false with --no-live: scheduled syncs only */
+  live?: boolean;
+}
+
+/** `--interval SECONDS` (default 30), `--every DURATION` or `--cron EXPR` (one of them), with `--quiet-hours` and `--time-zone`. */
+export function schedulerOf(o: RunFlags): Scheduler {
+  const given = [o.interval !== undefined && '--interval', o.every !== undefined && '--every', o.cron !== undefined && '--cron'].filter(Boolean);
+  if (given.length > 1) throw new OutpostError('BAD_REQUEST', `give one of --interval, --every and --cron, not ${given.join(' and ')}`);
+  const schedule = o.cron !== undefined
+    ? { kind: 'cron' as const, expression: o.cron }
+    : { kind: 'interval' as const, everyMs: o.every !== undefined ? parseEvery(o.every) : Number(o.interval ?? '30') * 1000 };
+  return new Scheduler(schedule, o.quietHours === undefined ? null : parseQuietHours(o.quietHours), o.timeZone);
+}
+
+/**
+ * `outpost run`: sync on a schedule; with `--control-port`, serve the local
+ * control endpoint. SIGTERM/SIGINT: no new sync starts, the control endpoint
+ * closes, the sync under way may finish within `--shutdown-grace` seconds
+ * (default 10; a second signal: at once), else it is abandoned (its open
+ * transaction is not committed; the next start resumes). Exit code 0.
+ */
+export function run(o: RunFlags): Promise<void> {
   const ca = readCa(o.ca);
+  const scheduler = schedulerOf(o);
+  const token = o.controlTokenFile === undefined ? undefined : controlToken(o.controlTokenFile);
+  const graceMs = Math.round(Number(o.shutdownGrace ?? '10') * 1000);
   return withDb(o.db, async (db) => {
     const agent = await NodeAgent.open(db, { timeoutMs: timeoutMs(o), ca });
     const ctrl = new AbortController();
-    process.once('SIGINT', () => ctrl.abort());
-    process.once('SIGTERM', () => ctrl.abort());
+    let control: ControlServer | null = null;
+    let abandon: () => void = () => undefined;
+    const abandoned = new Promise<'abandoned'>((resolve) => (abandon = () => resolve('abandoned')));
+    const onSignal = (): void => {
+      if (ctrl.signal.aborted) return abandon();
+      ctrl.abort();
+      void control?.close();
+      setTimeout(abandon, graceMs).unref();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const st = await agent.status();
     const live = o.live !== false;
-    process.stderr.write(`outpost: syncing ${st.nodeName} with ${st.hub} ${live ? `live (WebSocket), and every ${o.interval}s` : `every ${o.interval}s`} (Ctrl-C stops)\n`);
-    const loop = {
-      intervalMs: Number(o.interval) * 1000,
+    if (o.controlPort !== undefined) {
+      control = await startControlServer(agent, { port: Number(o.controlPort), token });
+      process.stderr.write(`outpost: control endpoint on ${control.url} (POST /sync, GET /status)${token ? ', token required' : ''}\n`);
+    }
+    process.stderr.write(`outpost: syncing ${st.nodeName} with ${st.hub} ${live ? 'live (WebSocket), and ' : ''}${scheduler.describe()} (Ctrl-C stops)\n`);
+    let noted: Promise<void> = Promise.resolve();
+    const common = {
+      scheduler,
       signal: ctrl.signal,
+      onNext: (at: number | null) => void (noted = noted.then(() => recordNextSync(db, at)).catch(() => undefined)),
       onSync: (s: SyncSummary) => emit(!!o.json, { ok: true, at: new Date().toISOString(), ...s }, `${new Date().toISOString()} ${summaryLine(s)}`),
       onError: (e: Error, ms: number) => emit(!!o.json, { ok: false, at: new Date().toISOString(), message: e.message, retryInMs: ms }, `${new Date().toISOString()} sync failed: ${e.message}; retrying in ${(ms / 1000).toFixed(1)} s`),
     };
-    if (!live) return runLoop(agent, loop);
-    await runLive(agent, {
-      ...loop,
+    const loop = !live ? runLoop(agent, common) : runLive(agent, {
+      ...common,
       // Live state changes go to stderr, in words (stdout keeps one line per sync).
-      onLive: (s) => process.stderr.write(`${new Date().toISOString()} live: ${s.state}${s.reason ? ` (${s.reason})` : ''}${s.state === 'fallback-interval' ? `; syncing every ${o.interval}s, retrying the WebSocket${s.retryAt ? ` at ${s.retryAt}` : ''}` : ''}\n`),
+      onLive: (s) => process.stderr.write(`${new Date().toISOString()} live: ${s.state}${s.reason ? ` (${s.reason})` : ''}${s.state === 'fallback-interval' ? `; syncing ${scheduler.describe()}, retrying the WebSocket${s.retryAt ? ` at ${s.retryAt}` : ''}` : ''}\n`),
     });
+    try {
+      if ((await Promise.race([loop.then(() => 'done' as const), abandoned])) === 'abandoned') {
+        process.stderr.write(`outpost: stopped; the sync under way was abandoned (nothing of it was committed that is not complete; it resumes at the next start)\n`);
+        process.exit(0);
+      }
+    } finally {
+      await control?.close();
+      await noted;
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   });
 }

@@ -12,7 +12,7 @@ export function fail(e: unknown, json: boolean): void {
   const message = (e as Error)?.message ?? String(e);
   if (json) process.stdout.write(JSON.stringify({ ok: false, code, message }) + '\n');
   process.stderr.write(`outpost: ${message} [${code}]\n`);
-  process.exitCode = isOutpostError(e) && (e.code === 'HUB_UNREACHABLE' || e.code === 'HUB_ERROR' || e.code === 'HUB_TLS_FAILED') ? 3 : isOutpostError(e) && e.status < 500 ? 2 : 1;
+  process.exitCode = isOutpostError(e) && (e.code === 'HUB_UNREACHABLE' || e.code === 'HUB_ERROR' || e.code === 'HUB_TLS_FAILED' || e.code === 'SHUTTING_DOWN') ? 3 : isOutpostError(e) && e.status < 500 ? 2 : 1;
 }
 
 /** A progress line on stderr when it is a terminal; nothing otherwise. */

@@ -1,5 +1,6 @@
 import { openDb } from './secrets.ts';
 import { NodeAgent } from '../node/agent.ts';
+import { nodeStatusReport } from '../node/status-report.ts';
 import { readHubReport } from '../hub/hub-report.ts';
 import { emit } from './output.ts';
 import { listQuarantine } from '../hub/quarantine.ts';
@@ -36,9 +37,12 @@ export async function status(o: { db: string; json?: boolean }): Promise<void> {
       return;
     }
     const agent = await NodeAgent.open(db);
-    const s = await agent.status();
-    emit(!!o.json, { role: 'node', ...s }, [
+    const s = await nodeStatusReport(agent);
+    const failed = s.lastAttempt && !s.lastAttempt.ok ? ` since ${s.lastAttempt.at}: ${s.lastAttempt.message} [${s.lastAttempt.code}]` : '';
+    emit(!!o.json, s, [
       `node ${s.nodeName} (${s.nodeId}) of ${s.hub}`,
+      `  state: ${s.state}${s.state === 'syncing' ? ` since ${s.syncingSince}` : failed}${s.nextSyncAt ? `   next sync: ${s.nextSyncAt}` : ''}`,
+      `  behind the hub: ${s.lag ?? 'unknown'}   open conflicts: ${s.conflictsOpen ?? 'unknown'}   (as of ${s.hubContactAt ?? 'never'})`,
       `  pending local changes: ${s.pending}`,
       `  last sync: ${s.lastSyncAt ?? 'never'}${s.lastError ? `   last error: ${s.lastError}` : ''}`,
       `  cursor: ${s.cursor}   acknowledged up to: ${s.acked}   snapshot: ${s.snapshot}`,

@@ -15,6 +15,10 @@ export class HubMetrics {
   readonly quarantineOpen = new Gauge({ name: 'outpost_quarantine_open', help: 'Quarantined changes waiting for an admin (status open)', registers: [this.registry] });
   readonly logSeq = new Gauge({ name: 'outpost_log_seq', help: 'Highest sequence of the hub change log', registers: [this.registry] });
   readonly conflictsOpen = new Gauge({ name: 'outpost_conflicts_open', help: 'Conflicts waiting for an admin (manual policy, or left to an admin by a resolver)', registers: [this.registry] });
+  readonly pushes = new Counter({ name: 'outpost_pushes_total', help: 'Push pages by outcome: committed (a group applied), staged (a page of a group kept for later), duplicate (a retry of a committed group), refused (4xx), failed (5xx)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly pulls = new Counter({ name: 'outpost_pulls_total', help: 'Pull requests by outcome: ok, refused (4xx, e.g. CURSOR_EXPIRED), failed (5xx)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly pushApplyDuration = new Histogram({ name: 'outpost_push_apply_duration_seconds', help: 'Time to apply a push group in its transaction (the page that commits it), seconds', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers: [this.registry] });
+  readonly pullDuration = new Histogram({ name: 'outpost_pull_duration_seconds', help: 'Time to read one pull page, seconds', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
   readonly nodeLag = new Gauge({ name: 'outpost_node_lag', help: 'Change-log entries a node has not pulled yet', labelNames: ['node'] as const, registers: [this.registry] });
 
   readonly liveNodes = new Gauge({ name: 'outpost_live_nodes', help: 'Open live WebSockets (GET /v1/live) of nodes on this hub process', registers: [this.registry] });

@@ -23,6 +23,8 @@ import { registerLive, type LiveOptions } from './live-routes.ts';
 import type { LiveHub } from './live.ts';
 import { openFanout, type Fanout } from './fanout.ts';
 import { registerNodeRoutes } from './node-routes.ts';
+import { HubLifecycle, registerHealthRoutes } from './health.ts';
+import { nodeOpenCounts } from './node-report.ts';
 
 export interface ServerOptions {
   logger?: Logger | false;
@@ -40,6 +42,8 @@ export interface ServerOptions {
   live?: LiveOptions;
   /** how commits reach the other hub processes; default: the config's `fanout` (none: this process alone) */
   fanout?: Fanout;
+  /** set when the process shuts down: `/readyz` fails and new requests get SHUTTING_DOWN (health.ts) */
+  lifecycle?: HubLifecycle;
 }
 
 export { HUB_TLS_MIN_VERSION } from '../protocol/tls.ts';
@@ -95,6 +99,9 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     if (!route?.startsWith('/v1/')) return;
     metrics.requests.inc({ route, status: String(reply.statusCode) });
     metrics.duration.observe({ route }, reply.elapsedTime / 1000);
+    const failed = reply.statusCode >= 500 ? 'failed' : reply.statusCode >= 400 ? 'refused' : null;
+    if (failed && route === '/v1/push') metrics.pushes.inc({ outcome: failed });
+    if (failed && route === '/v1/pull') metrics.pulls.inc({ outcome: failed });
   });
 
   app.setErrorHandler((err, req, reply) => {
@@ -131,7 +138,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   registerNodeRoutes(app, hub, admin, live, now);
 
   app.get('/', async () => ({ name: 'outpost hub', protocol: PROTOCOL_VERSION, schemaVersion: hub.catalogue.version, tables: hub.catalogue.tables.map((t) => ({ name: t.name, direction: t.direction, policy: t.policy })) }));
-  app.get('/healthz', async () => ({ ok: true }));
+  registerHealthRoutes(app, hub, opts.lifecycle ?? new HubLifecycle());
   app.get('/metrics', async (_req, reply) => {
     const s = await hub.report(); // read only: a scrape never writes
     metrics.logSeq.set(s.logSeq);
@@ -150,7 +157,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.post('/v1/push', async (req) => {
     const node = await auth(req);
     const body = parsePushRequest(req.body);
+    const started = performance.now();
     const res = await hub.push(node, body);
+    metrics.pushes.inc({ outcome: res.duplicate ? 'duplicate' : res.staged ? 'staged' : 'committed' });
+    if (!res.staged && !res.duplicate) metrics.pushApplyDuration.observe((performance.now() - started) / 1000);
     if (!res.duplicate) metrics.pushedChanges.inc(body.changes.length);
     if (!res.staged && !res.duplicate) {
       metrics.appliedChanges.inc(res.applied);
@@ -166,7 +176,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     const after = intParam(q.after ?? '0', 'after');
     const limit = intParam(q.limit ?? String(hub.config.limits.pullPage), 'limit');
     if (limit < 1) throw new OutpostError('BAD_REQUEST', 'limit must be at least 1');
+    const started = performance.now();
     const page = await hub.pull(node, after, limit);
+    metrics.pullDuration.observe((performance.now() - started) / 1000);
+    metrics.pulls.inc({ outcome: 'ok' });
     metrics.pulledChanges.inc(page.changes.length);
     return page;
   });
@@ -192,9 +205,12 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
 
   app.get('/v1/status', async (req) => {
     const node = await auth(req);
-    const s = await hub.status();
-    const me = s.nodes.find((n) => n.id === node.id);
-    return { nodeId: node.id, logSeq: s.logSeq, lag: me?.lag ?? 0 };
+    // This node's view only (not the whole hub's report): the log's end, what it has not pulled, what is open about it.
+    return hub.db.read(async (tx) => {
+      const logSeq = await tx.maxLogSeq();
+      const me = await tx.nodeById(node.id);
+      return { nodeId: node.id, logSeq, lag: Math.max(0, logSeq - (me?.pulledSeq ?? 0)), ...(await nodeOpenCounts(tx, node.id)) };
+    });
   });
 
   // `outpost verify` (docs/protocol.md, "Verify"): read only, node credential.

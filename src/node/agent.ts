@@ -12,6 +12,10 @@ import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
 import { dropPurgedMarkers } from './purge-markers.ts';
 import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-rebase.ts';
 import type { LiveStatus } from './live-client.ts';
+import { SyncActivity, recordHubView } from './sync-status.ts';
+
+/** How often an agent refreshes the hub's view of its node (lag, open conflicts, quarantine) after syncs that moved nothing. */
+const HUB_VIEW_EVERY_MS = 60_000;
 
 /** Changes per push page, per pull request and per snapshot apply transaction, unless an agent is given another. */
 export const DEFAULT_PAGE_SIZE = 5000;
@@ -56,8 +60,6 @@ export interface NodeStatus {
   keyRange: KeyRange | null;
   /** open quarantined changes: pulled ones this database refused (origin `hub`), and this node's own that the hub quarantined (`hubId`) */
   quarantine: QuarantineView[];
-  /** the live connection of the loop running this agent (`outpost run`): absent when none runs in this process */
-  live?: LiveStatus;
 }
 
 
@@ -67,10 +69,18 @@ export class NodeAgent {
   readonly #opts: AgentOptions;
   /** set by the live loop (live-loop.ts) running this agent: its WebSocket's state */
   live: LiveStatus | null = null;
+  /** one sync at a time: a sync asked for while one runs joins it; attempts are recorded (sync-status.ts) */
+  readonly #activity: SyncActivity<SyncSummary>;
 
   private constructor(db: Adapter, opts: AgentOptions) {
     this.db = db;
     this.#opts = opts;
+    this.#activity = new SyncActivity(db);
+  }
+
+  /** when the sync under way in this agent started (ms), or null */
+  get syncingSince(): number | null {
+    return this.#activity.since;
   }
 
   static async open(db: Adapter, opts: AgentOptions = {}): Promise<NodeAgent> {
@@ -127,7 +137,38 @@ export class NodeAgent {
    * refused UNAUTHORIZED because `outpost rotate` replaced the credential
    * while it ran is done again, once, with the new one.
    */
-  async sync(): Promise<SyncSummary> {
+  sync(): Promise<SyncSummary> {
+    return this.#activity.run(async () => {
+      const summary = await this.#syncRotating();
+      await this.#recordHubView(summary);
+      return summary;
+    });
+  }
+
+  /** when this agent last asked the hub for its view of the node */
+  #viewAt = 0;
+
+  /**
+   * What the hub says of this node now (lag, its open conflicts and
+   * quarantine), kept for `status`; best effort, 5 s at most: after a sync
+   * that moved anything (a conflict or a quarantine is made by a push, or
+   * told by a pull), else at most once a minute.
+   */
+  async #recordHubView(s: SyncSummary): Promise<void> {
+    const moved = s.pushed + s.pulled + s.conflicts + s.quarantined + s.snapshotRows > 0;
+    if (!moved && Date.now() - this.#viewAt < HUB_VIEW_EVERY_MS) return;
+    this.#viewAt = Date.now();
+    try {
+      const state = await this.db.read(readNodeState);
+      const client = new HubClient(state.hubUrl, state.token, { timeoutMs: Math.min(this.#opts.timeoutMs ?? 5000, 5000), ca: this.#opts.ca ?? state.hubCa ?? undefined });
+      const s = await client.status();
+      await recordHubView(this.db, { logSeq: s.logSeq, lag: s.lag, conflictsOpen: s.conflictsOpen ?? null, quarantineOpen: s.quarantineOpen ?? null });
+    } catch {
+      /* the sync itself succeeded; the view stays as of the last contact */
+    }
+  }
+
+  async #syncRotating(): Promise<SyncSummary> {
     const token = (await this.db.read(readNodeState)).token;
     try {
       return await this.#syncOnce();
@@ -287,7 +328,6 @@ export class NodeAgent {
         tables: s.tables.map((t) => ({ name: t.name, direction: t.direction })),
         keyRange: s.keyRange,
         quarantine: (await tx.listQuarantine({ status: 'open', limit: 1000 })).map((e) => quarantineView(e)),
-        ...(this.live ? { live: { ...this.live } } : {}),
       };
     });
   }

@@ -61,8 +61,8 @@ export class HubClient {
     return this.#json('POST', '/v1/rotate', req);
   }
 
-  /** `GET /v1/status`: the node's lag; the first request with a rotated token confirms the rotation. */
-  status(): Promise<{ nodeId: string; logSeq: number; lag: number }> {
+  /** `GET /v1/status`: the node's lag (and, from hubs since issue 8, its open conflicts and quarantined changes); the first request with a rotated token confirms the rotation. */
+  status(): Promise<{ nodeId: string; logSeq: number; lag: number; conflictsOpen?: number; quarantineOpen?: number }> {
     return this.#json('GET', '/v1/status');
   }
 

@@ -3,10 +3,16 @@ import type { NodeAgent, SyncSummary } from './agent.ts';
 import { LiveClient, type LiveStatus } from './live-client.ts';
 import { FATAL_CODES, backoffDelay, sleep } from './run-loop.ts';
 import { readNodeState } from './node-state.ts';
+import { Scheduler } from './schedule.ts';
+import { recordLive } from './sync-status.ts';
 
 export interface LiveRunOptions {
-  /** sync at least this often (the fallback when the socket will not open, and a safety net when it is open) */
-  intervalMs: number;
+  /** sync at least this often (the fallback when the socket will not open, and a safety net when it is open), when no `scheduler` is given */
+  intervalMs?: number;
+  /** the scheduled syncs beside live ones: an interval or cron, with quiet hours (schedule.ts); quiet hours hold scheduled syncs back, never a poke's or a local write's */
+  scheduler?: Scheduler;
+  /** told when the next scheduled sync is due */
+  onNext?: (at: number | null) => void;
   signal?: AbortSignal;
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -46,6 +52,7 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     wake?.();
   };
 
+  let recorded: Promise<void> = Promise.resolve();
   const client = new LiveClient({
     hubUrl: state.hubUrl,
     token: state.token,
@@ -64,6 +71,8 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     onStatus: (s) => {
       agent.live = s;
       o.onLive?.(s);
+      // Kept in the node's state too, for `outpost status` and the control endpoint (best effort, in order).
+      recorded = recorded.then(() => recordLive(agent.db, s)).catch(() => undefined);
     },
     // A revoked credential: the next sync fails with UNAUTHORIZED and stops the loop.
     onUnauthorized: kick,
@@ -87,7 +96,20 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
       }
     }, () => undefined).finally(() => (watching = false));
   }, watchMs) : null;
-  const interval = setInterval(kick, o.intervalMs);
+  // The scheduled syncs: each slot kicks a sync, then the next slot is planned.
+  const scheduler = o.scheduler ?? new Scheduler({ kind: 'interval', everyMs: o.intervalMs ?? 30_000 });
+  let timer: NodeJS.Timeout | null = null;
+  const plan = (due: number | null): void => {
+    o.onNext?.(due);
+    if (due === null || o.signal?.aborted) return;
+    timer = setTimeout(() => {
+      kick();
+      plan(scheduler.next(Date.now(), due));
+    }, Math.max(0, due - Date.now()));
+  };
+  const first = scheduler.first(Date.now());
+  // The first sync runs at once (wanted); the schedule starts after it.
+  plan(first === null ? null : scheduler.next(Date.now(), first));
   const onAbort = (): void => wake?.();
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
@@ -117,7 +139,11 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     client.stop();
     if (watch) clearInterval(watch);
     if (debounce) clearTimeout(debounce);
-    clearInterval(interval);
+    if (timer) clearTimeout(timer);
+    o.onNext?.(null);
+    agent.live = null;
+    await recorded;
+    await recordLive(agent.db, null).catch(() => undefined);
     o.signal?.removeEventListener('abort', onAbort);
   }
 }

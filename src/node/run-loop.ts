@@ -1,9 +1,18 @@
 import { OutpostError } from '../protocol/index.ts';
 import type { NodeAgent, SyncSummary } from './agent.ts';
+import { Scheduler } from './schedule.ts';
 
 export interface RunOptions {
-  intervalMs: number;
+  /** milliseconds between syncs, when no `scheduler` is given (default 30 s) */
+  intervalMs?: number;
+  /** an interval or cron schedule with quiet hours (schedule.ts); default: every `intervalMs` */
+  scheduler?: Scheduler;
   signal?: AbortSignal;
+  /** the clock and the wait (tests inject both) */
+  now?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** told when the next scheduled sync is due (null: none; the loop ends) */
+  onNext?: (at: number | null) => void;
   /** first retry delay; doubles per failure up to maxBackoffMs, with jitter */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -22,27 +31,40 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
 }
 
 /**
- * Sync on an interval until aborted. A failed sync is retried after an
- * exponential backoff with jitter; state lives in the database, so each try
- * resumes where the last one stopped.
+ * Sync on a schedule until aborted: at once (unless in quiet hours), then as
+ * the scheduler says. A failed sync is retried after an exponential backoff
+ * with jitter (moved out of quiet hours); state lives in the database, so each
+ * try resumes where the last one stopped. An abort during a sync lets it
+ * finish (the caller decides how long to wait for that).
  */
-export async function runLoop(agent: NodeAgent, o: RunOptions): Promise<void> {
+export async function runLoop(agent: Pick<NodeAgent, 'sync'>, o: RunOptions): Promise<void> {
   const base = o.baseBackoffMs ?? 1000;
   const max = o.maxBackoffMs ?? 60_000;
   const random = o.random ?? Math.random;
+  const now = o.now ?? Date.now;
+  const wait = o.sleep ?? sleep;
+  const scheduler = o.scheduler ?? new Scheduler({ kind: 'interval', everyMs: o.intervalMs ?? 30_000 });
   let failures = 0;
-  while (!o.signal?.aborted) {
-    let wait = o.intervalMs;
+  let due = scheduler.first(now());
+  while (due !== null && !o.signal?.aborted) {
+    o.onNext?.(due);
+    if (due > now()) await wait(due - now(), o.signal);
+    if (o.signal?.aborted) break;
+    const slot = due;
     try {
-      o.onSync?.(await agent.sync());
+      // (not `o.onSync?.(await …)`: without onSync that would never sync)
+      const summary = await agent.sync();
+      o.onSync?.(summary);
       failures = 0;
+      due = scheduler.next(now(), slot);
     } catch (e) {
       if (e instanceof OutpostError && FATAL_CODES.has(e.code)) throw e;
-      wait = backoffDelay(failures++, base, max, random);
-      o.onError?.(e as Error, wait);
+      const backoff = backoffDelay(failures++, base, max, random);
+      due = scheduler.retry(now() + backoff);
+      o.onError?.(e as Error, due - now());
     }
-    await sleep(wait, o.signal);
   }
+  o.onNext?.(null);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   HUB_TLS_FAILED: { status: 502, title: "The TLS connection to the hub failed: its certificate is not trusted or does not name the host, or no common TLS version" },
   TLS_CONFIG_INVALID: { status: 500, title: 'A TLS certificate, key or CA file cannot be used' },
   DB_KEY_INVALID: { status: 500, title: "The database's encryption key is missing, wrong, or given for a database that is not encrypted" },
+  SHUTTING_DOWN: { status: 503, title: 'The hub is shutting down; retry shortly' },
+  CONTROL_REFUSED: { status: 403, title: "The node's control endpoint refuses requests from web pages and for other host names" },
   INTERNAL: { status: 500, title: 'Internal error' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
