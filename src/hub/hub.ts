@@ -281,8 +281,37 @@ export class Hub {
       const projected = await projectForNode(tx, this.scopes, this.catalogue.byName, node.id, await nodeAttrs(tx, node.id), log.entries);
       return { scannedTo: log.scannedTo, head: log.head, changes: projected, full: log.entries.length === page };
     });
-    await this.db.write((tx) => tx.updateNode(node.id, { pulledSeq: scannedTo, lastSeen: this.#now() }));
+    this.#notePulled(node.id, scannedTo);
     return { changes, cursor: scannedTo, head, more: full, clock: this.clock.tick() };
+  }
+
+  /** Where nodes have pulled to, not written yet (one write for many pulls; `flushPulled`). */
+  readonly #pulled = new Map<string, { pulledSeq: number; lastSeen: number }>();
+  #pulledTimer: NodeJS.Timeout | null = null;
+
+  /**
+   * A pull's position is bookkeeping (lag, and what a purge may remove): it
+   * is written within PULLED_FLUSH_MS, together with the other pulls' of
+   * that time, not in a write transaction per pull. Until then it reads
+   * lower than it is, which only makes a purge keep more.
+   */
+  #notePulled(nodeId: string, pulledSeq: number): void {
+    this.#pulled.set(nodeId, { pulledSeq, lastSeen: this.#now() });
+    if (this.#pulledTimer) return;
+    this.#pulledTimer = setTimeout(() => void this.flushPulled().catch(() => undefined), PULLED_FLUSH_MS);
+    this.#pulledTimer.unref();
+  }
+
+  /** Write the pull positions noted since the last flush (before a report, a purge, a close). */
+  async flushPulled(): Promise<void> {
+    if (this.#pulledTimer) clearTimeout(this.#pulledTimer);
+    this.#pulledTimer = null;
+    if (this.#pulled.size === 0) return;
+    const batch = [...this.#pulled];
+    this.#pulled.clear();
+    await this.db.write(async (tx) => {
+      for (const [id, p] of batch) await tx.updateNode(id, p);
+    });
   }
 
   /**
@@ -295,6 +324,8 @@ export class Hub {
     const tables = this.catalogue.tables.filter((t) => t.direction !== 'up');
     // The node counts as live from here on, its cursor at most the header's:
     // a purge meanwhile keeps every entry it will pull after the snapshot.
+    // (A pull position noted before is older than this one: it must not be written after it.)
+    this.#pulled.delete(node.id);
     await this.db.write(async (tx) => {
       await tx.updateNode(node.id, { pulledSeq: await tx.maxLogSeq(), lastSeen: this.#now() });
       // On a hub with scopes: the node holds what this generation's scopes choose.
@@ -382,7 +413,8 @@ export class Hub {
   }
 
   /** Nodes and their lag, read only (what is not sequenced yet is not counted). */
-  report(): Promise<HubReport> {
+  async report(): Promise<HubReport> {
+    await this.flushPulled();
     return this.db.read(readHubReport);
   }
 
@@ -397,6 +429,7 @@ export class Hub {
    * (`retention` in the config; `purge.ts`). Listeners (metrics) hear the result.
    */
   async purge(): Promise<PurgeResult> {
+    await this.flushPulled();
     const r = await purgeHub(this.db, this.config.retention, this.#now());
     for (const fn of this.#purgeListeners) fn(r);
     return r;
@@ -637,6 +670,8 @@ export class Hub {
 }
 
 const SNAPSHOT_PAGE = 1000;
+/** How long a pull's position may wait to be written with others (Hub.flushPulled). */
+const PULLED_FLUSH_MS = 100;
 
 /** Every stamp a push page carries: its clock, each change's stamp and column stamps. */
 function* pushStamps(req: PushRequest): Generator<string> {

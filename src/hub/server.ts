@@ -94,6 +94,10 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
     metrics.purged.inc({ what: 'markers' }, r.markers);
     metrics.purged.inc({ what: 'staged' }, r.staged);
   });
+  // Pull positions noted but not written yet go to the database before it is closed.
+  app.addHook('onClose', async () => {
+    await hub.flushPulled().catch(() => undefined);
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url;
     if (!route?.startsWith('/v1/')) return;

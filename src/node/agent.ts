@@ -14,6 +14,9 @@ import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-re
 import type { LiveStatus } from './live-client.ts';
 import { SyncActivity, recordHubView } from './sync-status.ts';
 
+/** The short way of a poke's sync cannot go on (a local edit must be pushed first): a full sync instead. */
+class NeedFullSync extends Error {}
+
 /** How often an agent refreshes the hub's view of its node (lag, open conflicts, quarantine) after syncs that moved nothing. */
 const HUB_VIEW_EVERY_MS = 60_000;
 
@@ -145,7 +148,37 @@ export class NodeAgent {
     });
   }
 
-  /** when this agent last asked the hub for its view of the node */
+  /**
+   * A poke's sync (live mode): where nothing is captured here and the node
+   * is in its ordinary state (snapshot done, schema known), only a pull — no
+   * handshake, no push, no stamping write, the sync's state kept with the
+   * pages it applies. Anything else (local writes, a page held back for a
+   * local edit made meanwhile, any failure of the short way, a schema or
+   * cursor the hub no longer serves) takes a full sync.
+   */
+  async pullNow(): Promise<SyncSummary> {
+    const short = await this.#activity.run(async () => {
+      const started = Date.now();
+      const state = await this.db.read(readNodeState);
+      const { count } = await this.db.read((tx) => tx.captureStats());
+      if (count > 0 || state.snapshot !== 'done' || !state.schemaVersion) throw new NeedFullSync();
+      const ctx = this.#context(state);
+      try {
+        const pull = await pullAll(ctx, state.cursor, () => Promise.reject(new NeedFullSync()), { lastSyncAt: Date.now(), lastError: null });
+        if (pull.pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) await retryPulledQuarantine(this.db, ctx, Date.now(), started);
+        return { pushed: 0, pulled: pull.pulled, conflicts: 0, snapshotRows: 0, cursor: pull.cursor, durationMs: Date.now() - started, quarantined: pull.quarantined };
+      } catch {
+        // The full sync finds out what the short way could not handle (and reports its errors).
+        throw new NeedFullSync();
+      }
+    }, { record: false }).catch((e: unknown) => {
+      if (e instanceof NeedFullSync) return null;
+      throw e;
+    });
+    return short ?? this.sync();
+  }
+
+  /** when this agent last asked the hub for its view of the node (after a sync) */
   #viewAt = 0;
 
   /**

@@ -46,8 +46,15 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
   const state = await agent.db.read(readNodeState);
   let cursor = state.cursor;
   let wanted = true; // the first sync runs at once
+  // A poke alone needs only a pull (NodeAgent.pullNow); local writes, the schedule and failures want a full sync.
+  let full = true;
   let wake: (() => void) | null = null;
   const kick = (): void => {
+    wanted = true;
+    full = true;
+    wake?.();
+  };
+  const poked = (): void => {
     wanted = true;
     wake?.();
   };
@@ -62,7 +69,7 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     maxBackoffMs: o.liveMaxBackoffMs,
     random,
     onPoke: (head) => {
-      if (head > cursor) kick();
+      if (head > cursor) poked();
     },
     // Whatever happened while the socket was down is pulled now.
     onOpen: (head) => {
@@ -122,8 +129,10 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
         continue;
       }
       wanted = false;
+      const whole = full;
+      full = false;
       try {
-        const s = await agent.sync();
+        const s = whole ? await agent.sync() : await agent.pullNow();
         cursor = s.cursor;
         failures = 0;
         o.onSync?.(s);
@@ -133,6 +142,7 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
         o.onError?.(e as Error, wait);
         await sleep(wait, o.signal);
         wanted = true;
+        full = true;
       }
     }
   } finally {

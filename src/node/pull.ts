@@ -1,7 +1,7 @@
 import { lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
 import type { PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
-import { writeNodeState } from './node-state.ts';
+import { writeNodeState, type NodeState } from './node-state.ts';
 import { applyPulled } from './node-quarantine.ts';
 
 /** How often a page is held back for local edits to its rows before it is applied regardless. */
@@ -17,9 +17,10 @@ const MAX_HOLDS = 5;
  * A page that touches a row with a local edit not yet pushed (one made while
  * this sync ran) is held back: `pushFirst` sends the edit, so that if it
  * loses, the hub records it as a conflict instead of this node overwriting
- * it unseen; then the page is fetched again.
+ * it unseen; then the page is fetched again. `withPage`: node state written
+ * with every page (a poke's short sync keeps its `lastSyncAt` there).
  */
-export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () => Promise<unknown>): Promise<{ pulled: number; cursor: number; quarantined: number }> {
+export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () => Promise<unknown>, withPage: Partial<NodeState> = {}): Promise<{ pulled: number; cursor: number; quarantined: number }> {
   let pulled = 0;
   let quarantined = 0;
   let holds = 0;
@@ -55,7 +56,7 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       // a change this database refuses is quarantined here, the rest applied,
       // and the cursor moves on (node-quarantine.ts).
       quarantined += await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
-      await writeNodeState(tx, { cursor: page.cursor, clock: ctx.clock.last });
+      await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
       return true;
     });
     if (!applied) {

@@ -110,12 +110,14 @@ export class SyncActivity<T> {
     return this.#since;
   }
 
-  run(fn: () => Promise<T>): Promise<T> {
+  /** `record: false`: the attempt is not written to the database (a poke's short sync, many a minute; it shows as `syncing` in this process only) */
+  run(fn: () => Promise<T>, o: { record?: boolean } = {}): Promise<T> {
     if (this.#running) return this.#running;
     const since = Date.now();
     this.#since = since;
+    const record = o.record !== false;
     const p = (async () => {
-      await this.#db.write((tx) => tx.setState(RUNNING, JSON.stringify({ since, pid: process.pid, host: hostname() } satisfies Running))).catch(() => undefined);
+      if (record) await this.#db.write((tx) => tx.setState(RUNNING, JSON.stringify({ since, pid: process.pid, host: hostname() } satisfies Running))).catch(() => undefined);
       let attempt: SyncAttempt;
       try {
         const r = await fn();
@@ -125,10 +127,12 @@ export class SyncActivity<T> {
         attempt = { at: new Date().toISOString(), ok: false, code: isOutpostError(e) ? e.code : 'INTERNAL', message: (e as Error).message };
         throw e;
       } finally {
-        await this.#db.write(async (tx) => {
-          await tx.setState(ATTEMPT, JSON.stringify(attempt));
-          await tx.setState(RUNNING, null);
-        }).catch(() => undefined);
+        if (record) {
+          await this.#db.write(async (tx) => {
+            await tx.setState(ATTEMPT, JSON.stringify(attempt));
+            await tx.setState(RUNNING, null);
+          }).catch(() => undefined);
+        }
         this.#running = null;
         this.#since = null;
       }

@@ -192,6 +192,8 @@ function templates(w: World): Record<string, { method: 'POST'; url: string; body
     resolveTake: { method: 'POST', url: '/v1/admin/conflicts/2/resolve', body: { take: 'hub' } },
     retry: { method: 'POST', url: '/v1/admin/quarantine/1/retry', body: {} },
     discard: { method: 'POST', url: '/v1/admin/quarantine/1/discard', body: {} },
+    revoke: { method: 'POST', url: '/v1/admin/nodes/nope/revoke', body: {} },
+    revokeProto: { method: 'POST', url: '/v1/admin/nodes/__proto__/revoke', body: {} },
   };
 }
 
@@ -201,7 +203,7 @@ const queryString: fc.Arbitrary<string> = fc.array(fc.tuple(fc.constantFrom(...Q
   .map((kv) => (kv.length ? '?' + kv.map(([k, v]) => `${k}=${v}`).join('&') : ''));
 
 const GET_ROUTES = ['/v1/pull', '/v1/snapshot', '/v1/status', '/v1/admin/conflicts', '/v1/admin/conflicts/1', '/v1/admin/conflicts/0', '/v1/admin/conflicts/-1', '/v1/admin/conflicts/1e3', '/v1/admin/conflicts/99999999999999999999',
-  '/v1/admin/quarantine', '/v1/admin/quarantine/1', '/v1/admin/quarantine/constructor', '/v1/admin/audit', '/', '/healthz', '/v1/push', '/v1/join'];
+  '/v1/admin/quarantine', '/v1/admin/quarantine/1', '/v1/admin/quarantine/constructor', '/v1/admin/audit', '/', '/healthz', '/readyz', '/v1/live', '/v1/push', '/v1/join'];
 const UNKNOWN_ROUTES = ['/v1/nothing', '/v1/admin', '/v1/admin/conflicts/1/resolve/x', '/v1/%2e%2e/admin', '/../etc/passwd', '/v1/verify', '/v1/verify/__proto__', '/v1//push', '/V1/PUSH', '/v2/push', '/v1/admin/quarantine/1/explode', '/%ff', '/v1/pull/' + 'x'.repeat(3000)];
 
 function request(w: World): fc.Arbitrary<Req> {

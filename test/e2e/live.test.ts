@@ -194,3 +194,26 @@ test('live: behind a proxy that refuses upgrades the node falls back to interval
   const tries = lb.states.filter((s) => s.state === 'fallback-interval').length;
   await until(() => lb.states.filter((s) => s.state === 'fallback-interval').length > tries, 3000, 'another WebSocket attempt');
 });
+
+test('live: a poke is answered by a pull alone (no handshake, no push) when the lab has nothing to push; a local write still takes a full sync', async (t) => {
+  const { hub, labs } = await hubWithLabs(t, ['lab-a', 'lab-b']);
+  const [a, b] = labs as [TestNode, TestNode];
+  goLive(t, b);
+  await until(() => b.agent.live?.state === 'connected', 5000, 'connected');
+  await new Promise((r) => setTimeout(r, 300));
+  const count = async (route: string): Promise<number> => Number(new RegExp(`^outpost_requests_total\\{route="${route.replace(/\//g, '\\/')}",status="200"\\} (\\d+)$`, 'm').exec(await (await fetch(`${hub.url}/metrics`)).text())?.[1] ?? 0);
+  const [hs0, pull0] = [await count('/v1/handshake'), await count('/v1/pull')];
+  const web = hubApp(hub);
+  t.after(() => web.close());
+  web.exec(item('44444444-0000-4000-8000-000000000004', 'poked'));
+  await until(() => has(b, '44444444-0000-4000-8000-000000000004'), 3000, 'lab b has the website\'s row');
+  assert.equal(await count('/v1/handshake'), hs0, 'no handshake for a poke');
+  assert.ok((await count('/v1/pull')) > pull0, 'a pull');
+  // Lab b's status still says when it last synced.
+  assert.ok((await b.agent.status()).lastSyncAt! >= new Date(Date.now() - 5000).toISOString());
+  // A write on lab b goes up by a full sync (its capture watch), and reaches lab a.
+  b.app.exec(item('55555555-0000-4000-8000-000000000005', 'from b'));
+  await until(async () => (await count('/v1/handshake')) > hs0, 3000, 'a full sync for the local write');
+  await a.agent.sync();
+  assert.ok(has(a, '55555555-0000-4000-8000-000000000005'));
+});
