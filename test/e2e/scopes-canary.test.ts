@@ -1,14 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
-import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
-import { NodeAgent } from '../../src/node/agent.ts';
 import { readNodeState } from '../../src/node/node-state.ts';
-import { addNode } from '../../src/hub/enrollment.ts';
 import { loadHubConfig } from '../../src/hub/config.ts';
 import { formatHlc, type Change } from '../../src/protocol/index.ts';
 import { hubApp, queryAll, startHub, tempDir, ROOT, type RunningHub } from '../helpers/fixtures.ts';
+import { joinLabWithAttrs } from '../helpers/fixtures.ts';
 
 /**
  * Canary rows planted in lab B's scope (and lab C's): lab A must not read or
@@ -22,14 +19,7 @@ const SCOPED = loadHubConfig(join(ROOT, 'examples/oims/outpost.scoped.config.jso
 const SECRET = 'CANARY-SECRET';
 const NEVER = formatHlc({ wall: 0, counter: 0, node: 'hub' });
 
-async function lab(hub: RunningHub, dir: string, name: string, labId: string) {
-  const { code } = await addNode(hub.hub.db, name, Date.now(), { attrs: { lab_id: labId } });
-  const path = join(dir, `${name}.db`);
-  const db = new SqliteAdapter(path);
-  const { agent } = await NodeAgent.join(db, hub.url, code);
-  const app = new Database(path);
-  return { agent, db, path, app, async close() { app.close(); await db.close(); } };
-}
+const lab = (hub: RunningHub, dir: string, name: string, labId: string) => joinLabWithAttrs(hub, dir, name, { lab_id: labId });
 
 test('lab A cannot read or write lab B\'s canary rows by any path', async (t) => {
   const dir = tempDir(t);

@@ -1,23 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
-import { NodeAgent } from '../../src/node/agent.ts';
-import { addNode, setNodeAttrs } from '../../src/hub/enrollment.ts';
+import { setNodeAttrs } from '../../src/hub/enrollment.ts';
 import { loadHubConfig } from '../../src/hub/config.ts';
 import { hubApp, queryAll, startHub, tempDir, ROOT, type RunningHub } from '../helpers/fixtures.ts';
-import Database from 'better-sqlite3';
+import { joinLabWithAttrs } from '../helpers/fixtures.ts';
 
 const SCOPED = loadHubConfig(join(ROOT, 'examples/oims/outpost.scoped.config.json'));
 
-async function lab(hub: RunningHub, dir: string, name: string, labId: string) {
-  const { code } = await addNode(hub.hub.db, name, Date.now(), { attrs: { lab_id: labId } });
-  const path = join(dir, `${name}.db`);
-  const db = new SqliteAdapter(path);
-  const { agent } = await NodeAgent.join(db, hub.url, code);
-  const app = new Database(path);
-  return { agent, db, path, app, async close() { app.close(); await db.close(); } };
-}
+const lab = (hub: RunningHub, dir: string, name: string, labId: string) => joinLabWithAttrs(hub, dir, name, { lab_id: labId });
 
 const ids = (path: string) => queryAll<{ id: string }>(path, 'SELECT id FROM items ORDER BY id').map((r) => r.id);
 

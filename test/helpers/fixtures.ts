@@ -87,6 +87,17 @@ export async function joinNode(hub: RunningHub, dir: string, name: string, opts:
   };
 }
 
+/** A lab enrolled with attributes (scopes name them as `$node.NAME`), joined, with its app's own connection. */
+export async function joinLabWithAttrs(hub: RunningHub, dir: string, name: string, attrs: Record<string, string>): Promise<TestNode> {
+  const { code } = await addNode(hub.hub.db, name, Date.now(), { attrs });
+  const path = join(dir, `${name}.db`);
+  const db = new SqliteAdapter(path);
+  const { agent } = await NodeAgent.join(db, hub.url, code);
+  const app = new Database(path);
+  app.pragma('busy_timeout = 5000');
+  return { agent, db, path, app, async close() { app.close(); await db.close(); } };
+}
+
 /** Rows of a table as plain objects ordered by key, for comparing replicas. */
 export function rowsOf(path: string, table: string): Record<string, unknown>[] {
   return queryAll(path, `SELECT * FROM "${table}" ORDER BY 1`);
