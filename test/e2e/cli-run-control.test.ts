@@ -26,7 +26,7 @@ test('outpost run --every --control-port: POST /sync moves a row, GET /status eq
   }
 
   const controlPort = await freePort();
-  const run = spawn(process.execPath, [BIN, 'run', '--db', 'sqlite:lab-a.db', '--every', '1h', '--control-port', String(controlPort), '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = spawn(process.execPath, [BIN, 'run', '--db', 'sqlite:lab-a.db', '--every', '1h', '--no-live', '--control-port', String(controlPort), '--json'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => run.kill('SIGKILL'));
   let err = '';
   let out = '';
@@ -40,6 +40,7 @@ test('outpost run --every --control-port: POST /sync moves a row, GET /status eq
   });
   assert.match(err, new RegExp(`control endpoint on http://127\\.0\\.0\\.1:${controlPort}`));
   const base = `http://127.0.0.1:${controlPort}`;
+  // (--no-live: scheduled syncs only, so that nothing but this test starts one; live mode has its own tests)
   // the first scheduled sync runs at once
   for (let i = 0; i < 100 && !out.includes('"ok":true'); i++) await new Promise((r) => setTimeout(r, 100));
 
