@@ -210,6 +210,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   app.get('/v1/status', async (req) => {
     const node = await auth(req);
     // This node's view only (not the whole hub's report): the log's end, what it has not pulled, what is open about it.
+    await hub.flushPulled();
     return hub.db.read(async (tx) => {
       const logSeq = await tx.maxLogSeq();
       const me = await tx.nodeById(node.id);

@@ -191,14 +191,19 @@ export class NodeAgent {
     const moved = s.pushed + s.pulled + s.conflicts + s.quarantined + s.snapshotRows > 0;
     if (!moved && Date.now() - this.#viewAt < HUB_VIEW_EVERY_MS) return;
     this.#viewAt = Date.now();
+    const state = await this.db.read(readNodeState);
+    const client = new HubClient(state.hubUrl, state.token, { timeoutMs: Math.min(this.#opts.timeoutMs ?? 5000, 5000), ca: this.#opts.ca ?? state.hubCa ?? undefined });
+    let view: Awaited<ReturnType<HubClient['status']>>;
     try {
-      const state = await this.db.read(readNodeState);
-      const client = new HubClient(state.hubUrl, state.token, { timeoutMs: Math.min(this.#opts.timeoutMs ?? 5000, 5000), ca: this.#opts.ca ?? state.hubCa ?? undefined });
-      const s = await client.status();
-      await recordHubView(this.db, { logSeq: s.logSeq, lag: s.lag, conflictsOpen: s.conflictsOpen ?? null, quarantineOpen: s.quarantineOpen ?? null });
-    } catch {
-      /* the sync itself succeeded; the view stays as of the last contact */
+      view = await client.status();
+    } catch (e) {
+      // The hub is out of reach now: the view stays as of the last contact (the sync itself succeeded).
+      // Any other answer (the hub's database failing) fails the sync, as a failing step of it would.
+      if (e instanceof OutpostError && (e.code === 'HUB_UNREACHABLE' || e.code === 'SHUTTING_DOWN')) return;
+      throw e;
     }
+    // Writing it is a write of the sync: a database that refuses it fails the sync.
+    await recordHubView(this.db, { logSeq: view.logSeq, lag: view.lag, conflictsOpen: view.conflictsOpen ?? null, quarantineOpen: view.quarantineOpen ?? null });
   }
 
   async #syncRotating(): Promise<SyncSummary> {

@@ -116,23 +116,26 @@ export class SyncActivity<T> {
     const since = Date.now();
     this.#since = since;
     const record = o.record !== false;
+    // The records are writes of the sync like any other: where the database
+    // refuses one, the sync fails (it is not reported as a success it was not).
+    const end = (attempt: SyncAttempt) => this.#db.write(async (tx) => {
+      await tx.setState(ATTEMPT, JSON.stringify(attempt));
+      await tx.setState(RUNNING, null);
+    });
     const p = (async () => {
-      if (record) await this.#db.write((tx) => tx.setState(RUNNING, JSON.stringify({ since, pid: process.pid, host: hostname() } satisfies Running))).catch(() => undefined);
-      let attempt: SyncAttempt;
       try {
-        const r = await fn();
-        attempt = { at: new Date().toISOString(), ok: true, code: null, message: null };
-        return r;
-      } catch (e) {
-        attempt = { at: new Date().toISOString(), ok: false, code: isOutpostError(e) ? e.code : 'INTERNAL', message: (e as Error).message };
-        throw e;
-      } finally {
-        if (record) {
-          await this.#db.write(async (tx) => {
-            await tx.setState(ATTEMPT, JSON.stringify(attempt));
-            await tx.setState(RUNNING, null);
-          }).catch(() => undefined);
+        if (record) await this.#db.write((tx) => tx.setState(RUNNING, JSON.stringify({ since, pid: process.pid, host: hostname() } satisfies Running)));
+        let r: T;
+        try {
+          r = await fn();
+        } catch (e) {
+          // The sync's own error is the one reported, whether or not its record could be written.
+          if (record) await end({ at: new Date().toISOString(), ok: false, code: isOutpostError(e) ? e.code : 'INTERNAL', message: (e as Error).message }).catch(() => undefined);
+          throw e;
         }
+        if (record) await end({ at: new Date().toISOString(), ok: true, code: null, message: null });
+        return r;
+      } finally {
         this.#running = null;
         this.#since = null;
       }
