@@ -18,7 +18,7 @@ export interface TierOptions {
  * command.
  */
 export function tortureTier(name: string, o: TierOptions): void {
-  test(name, { timeout: 15 * 60_000 }, async (t) => {
+  test(name, { timeout: 25 * 60_000 }, async (t) => {
     const shift = Number(process.env.OUTPOST_TORTURE_SEED ?? 0);
     const runs = Math.max(1, Math.round(o.runs * Number(process.env.OUTPOST_TORTURE_SCALE ?? 1)));
     const first = o.first + shift;
