@@ -295,6 +295,14 @@ export class PostgresAdapter implements Adapter {
   async #inTransaction<T>(pool: pg.Pool, begin: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect().catch((e: unknown) => Promise.reject(translateError(e, this.description)));
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: a connection the server ends
+    // (an admin's pg_terminate_backend, a failover) would be an uncaught
+    // 'error' event, i.e. a crashed hub. Its query fails instead, and the
+    // client is discarded.
+    const ended = (e: Error): void => {
+      broken = e;
+    };
+    client.on('error', ended);
     try {
       await client.query(begin);
       const result = await fn(client);
@@ -305,6 +313,7 @@ export class PostgresAdapter implements Adapter {
       await client.query('ROLLBACK').catch((r: unknown) => (broken = r instanceof Error ? r : new Error(String(r))));
       throw translateError(e, this.description);
     } finally {
+      client.off('error', ended);
       client.release(broken);
     }
   }
