@@ -60,21 +60,13 @@ if (files.length === 0) {
 // in a runner of their own, beside the one for every other file, so the two
 // overlap; their report is printed after the main one, then one closing line
 // for both (OUTPOST_TEST_CONCURRENCY: files at a time in the main runner,
-// default 3).
+// default 2).
 const LONG = ['sqlite-scenarios-a', 'sqlite-scenarios-b'];
 const long = files.filter((f) => LONG.some((w) => f.includes(w)));
-// The runner starts files in the order given: the slowest kinds go first
-// (the torture suite's other files, the CLI and property files, the
-// two-server matrix), so that the last minutes are not one long file alone.
-const FIRST = ['/torture/', '/e2e/cli', 'property', '.mysql.postgres.'];
-const rank = (f) => {
-  const i = FIRST.findIndex((w) => relative(root, f).includes(w.replace(/^\//, '')));
-  return i < 0 ? FIRST.length : i;
-};
-const rest = files.filter((f) => !long.includes(f)).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
-// Many files wait on MariaDB, PostgreSQL and HTTP more than they compute (a
-// two-server matrix file used 44% of a core): three at a time keep both cores busy.
-const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 3);
+const rest = files.filter((f) => !long.includes(f));
+// Two at a time: three (with the slowest files first) oversubscribed both
+// cores beside the torture runner, and a fresh-clone CI run took longer.
+const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 2);
 console.log(`running ${files.length} test files: ${rest.length} (${concurrency} at a time)${long.length ? ` beside ${long.length} long torture files` : ''}`);
 
 /** One `node --test` run; resolves with its exit code and its pass/fail counts. */
