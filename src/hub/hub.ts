@@ -250,7 +250,7 @@ export class Hub {
       this.clock.receive(req.clock);
       const quarantined: QuarantinedNote[] = [];
       // Rows outside the node's write scope are not touched: the changes are quarantined, and the node told the hub's state of them.
-      const { allowed, refused } = await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, node.id), changes);
+      const { allowed, refused } = this.scopes.size ? await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, node.id), changes) : { allowed: changes, refused: [] };
       if (refused.length) {
         await this.#refuseOutOfScope(tx, node.id, refused, quarantined);
         changes = allowed;
@@ -562,7 +562,7 @@ export class Hub {
    */
   async applyAs(tx: Tx, origin: string, changes: Change[]): Promise<{ applied: number; conflicts: number }> {
     await this.#sequence(tx);
-    const { refused } = await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, origin), changes);
+    const { refused } = this.scopes.size ? await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, origin), changes) : { refused: [] };
     if (refused.length) throw new OutpostError('OUT_OF_SCOPE', `${refused[0]!.message.replace(/; the change was not applied.*$/, '')}: the change cannot be applied for this node (discard it)`, { table: refused[0]!.change.table });
     const seenTo = (await tx.nodeById(origin))?.pulledSeq ?? 0;
     return tx.savepoint(() => this.#apply(tx, origin, changes, seenTo, null));
