@@ -250,9 +250,10 @@ export class Hub {
       this.clock.receive(req.clock);
       const quarantined: QuarantinedNote[] = [];
       // Rows outside the node's write scope are not touched: the changes are quarantined, and the node told the hub's state of them.
-      const { allowed, refused } = this.scopes.size ? await checkWriteScope(tx, this.scopes, this.catalogue.byName, await nodeAttrs(tx, node.id), changes) : { allowed: changes, refused: [] };
+      const attrs = this.scopes.size ? await nodeAttrs(tx, node.id) : {};
+      const { allowed, refused } = this.scopes.size ? await checkWriteScope(tx, this.scopes, this.catalogue.byName, attrs, changes) : { allowed: changes, refused: [] };
       if (refused.length) {
-        await this.#refuseOutOfScope(tx, node.id, refused, quarantined);
+        await this.#refuseOutOfScope(tx, node.id, attrs, refused, quarantined);
         changes = allowed;
       }
       const { applied, conflicts } = await this.#apply(tx, node.id, changes, req.cursor, quarantined);
@@ -651,7 +652,7 @@ export class Hub {
    * the hub's state of their rows, as far as the node may see it, logged for
    * that node alone, so it drops or restores what it wrote.
    */
-  async #refuseOutOfScope(tx: Tx, nodeId: string, refused: readonly ScopeRefusal[], notes: QuarantinedNote[]): Promise<void> {
+  async #refuseOutOfScope(tx: Tx, nodeId: string, attrs: NodeAttrs, refused: readonly ScopeRefusal[], notes: QuarantinedNote[]): Promise<void> {
     const at = this.#now();
     const rows = new Map<string, { table: TableSchema; pks: Map<string, WireValue[]> }>();
     for (const { change: c, message } of refused) {
@@ -661,7 +662,6 @@ export class Hub {
       if (!rows.has(c.table)) rows.set(c.table, { table, pks: new Map() });
       rows.get(c.table)!.pks.set(pkKey(c.pk), c.pk);
     }
-    const attrs = await nodeAttrs(tx, nodeId);
     for (const { table, pks } of rows.values()) {
       const states = await projectionsFor(tx, table, this.scopes.get(table.name)!, attrs, [...pks.values()]);
       await tx.appendLogs(states.map((change) => ({ change, origin: null, scope: { t: nodeId } })));

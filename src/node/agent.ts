@@ -192,7 +192,7 @@ export class NodeAgent {
     if (!moved && Date.now() - this.#viewAt < HUB_VIEW_EVERY_MS) return;
     this.#viewAt = Date.now();
     const state = await this.db.read(readNodeState);
-    const client = new HubClient(state.hubUrl, state.token, { timeoutMs: Math.min(this.#opts.timeoutMs ?? 5000, 5000), ca: this.#opts.ca ?? state.hubCa ?? undefined });
+    const client = this.hubClient(state, Math.min(this.#opts.timeoutMs ?? 5000, 5000));
     let view: Awaited<ReturnType<HubClient['status']>>;
     try {
       view = await client.status();
@@ -413,8 +413,9 @@ export class NodeAgent {
   }
 
   /** A client of this node's hub, with its credential and the CA to trust (this agent's, else the stored one). */
-  hubClient(state: NodeState): HubClient {
-    return new HubClient(state.hubUrl, state.token, { timeoutMs: this.#opts.timeoutMs, ca: this.#opts.ca ?? state.hubCa ?? undefined });
+  /** The hub's client with this node's credential and CA (`timeoutMs`: another per-request limit than the agent's). */
+  hubClient(state: NodeState, timeoutMs = this.#opts.timeoutMs): HubClient {
+    return new HubClient(state.hubUrl, state.token, { timeoutMs, ca: this.#opts.ca ?? state.hubCa ?? undefined });
   }
 
   #context(state: NodeState): NodeContext {
