@@ -13,7 +13,10 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
+import { build } from 'esbuild';
 
 const root = new URL('..', import.meta.url).pathname;
 const only = process.argv.slice(2);
@@ -69,10 +72,37 @@ const rest = files.filter((f) => !long.includes(f));
 const concurrency = Number(process.env.OUTPOST_TEST_CONCURRENCY ?? 2);
 console.log(`running ${files.length} test files: ${rest.length} (${concurrency} at a time)${long.length ? ` beside ${long.length} long torture files` : ''}`);
 
-/** One `node --test` run; resolves with its exit code and its pass/fail counts. */
+const timesDir = mkdtempSync(join(tmpdir(), 'outpost-test-times-'));
+
+// Tests that run the `outpost` command spawn it hundreds of times. Through
+// bin/outpost.js each start registers tsx's loader (0.35 s of CPU of its
+// own); the same sources compiled once by esbuild (tsx's own compiler), into
+// a folder of the repository so node_modules resolves, start in 0.1 s.
+// test/helpers/cli.ts runs this build when OUTPOST_TEST_CLI names it; the
+// `npm start` test still runs bin/outpost.js itself.
+mkdirSync(join(root, '.tmp'), { recursive: true });
+const cliDir = mkdtempSync(join(root, '.tmp', 'test-cli-'));
+await build({
+  entryPoints: [join(root, 'src/cli/main.ts')],
+  outdir: cliDir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  logLevel: 'warning',
+});
+// The build sits two folders below the root, as src/cli does: paths it takes from import.meta.url stay right.
+process.env.OUTPOST_TEST_CLI = join(cliDir, 'main.js');
+let runNumber = 0;
+
+/** One `node --test` run; resolves with its exit code, its pass/fail counts and each file's time. */
 function runner(list, n, out) {
+  const times = join(timesDir, `${runNumber++}.json`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...list.map((f) => relative(root, f))], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'scripts/file-times-reporter.mjs')}`, `--test-reporter-destination=${times}`];
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${n}`, ...reporters, ...list.map((f) => relative(root, f))], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
     child.stdout.on('data', (c) => {
       text += c.toString();
@@ -81,19 +111,33 @@ function runner(list, n, out) {
     child.on('close', (code) => {
       const count = (what) => Number(/^# (?:pass|fail|skipped) /m.test(text) ? ([...text.matchAll(new RegExp(`^# ${what} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0) : 0);
       // A test that timed out is reported as cancelled, not failed: it counts as failed here.
-      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail') + count('cancelled'), skipped: count('skipped') });
+      let fileMs = {};
+      try {
+        fileMs = JSON.parse(readFileSync(times, 'utf8'));
+      } catch {
+        // no times (the runner died before its end): the summary goes without them
+      }
+      resolve({ code: code ?? 1, pass: count('pass'), fail: count('fail') + count('cancelled'), skipped: count('skipped'), fileMs });
     });
   });
 }
 const held = [];
+const started = Date.now();
 const runs = [runner(rest, concurrency, (c) => process.stdout.write(c))];
 if (long.length) runs.push(runner(long, long.length, (c) => held.push(c)));
 const [main, torture] = await Promise.all(runs);
+rmSync(timesDir, { recursive: true, force: true });
+rmSync(cliDir, { recursive: true, force: true });
 if (torture) {
   for (const c of held) process.stdout.write(c);
 }
-for (const line of skipped) console.log(`SKIPPED SUITES: ${line}`);
 const all = [main, torture].filter(Boolean);
+const slowest = all.flatMap((r) => Object.entries(r.fileMs)).sort((a, b) => b[1] - a[1]).slice(0, 15);
+if (slowest.length) {
+  console.log(`where the time went: the files defining the slowest tests (their tests' time summed; ${((Date.now() - started) / 1000).toFixed(0)} s in all, ${concurrency} files at a time):`);
+  for (const [f, ms] of slowest) console.log(`  ${(ms / 1000).toFixed(1).padStart(7)} s  ${relative(root, f)}`);
+}
+for (const line of skipped) console.log(`SKIPPED SUITES: ${line}`);
 const sum = (k) => all.reduce((n, r) => n + r[k], 0);
 console.log(`tests: ${sum('pass')} passed, ${sum('fail')} failed, ${sum('skipped')} skipped`);
 process.exit(all.some((r) => r.code !== 0) ? 1 : 0);

@@ -17,7 +17,7 @@ import { openAdapter } from '../../src/adapters/open.ts';
 function shell(url: string, cwd: string, sql: string): void {
   const u = url.startsWith('sqlite:') ? null : new URL(url);
   const r = !u
-    ? spawnSync('sqlite3', ['-bail', join(cwd, url.slice('sqlite:'.length))], { input: sql, encoding: 'utf8' })
+    ? spawnSync('sqlite3', ['-bail', '-cmd', '.timeout 5000', join(cwd, url.slice('sqlite:'.length))], { input: sql, encoding: 'utf8' })
     : u.protocol === 'mysql:'
       ? spawnSync('mariadb', ['-h', u.hostname, '-P', u.port || '3306', '-u', u.username || 'root', '--default-character-set=utf8mb4', u.pathname.slice(1)], { input: sql, encoding: 'utf8' })
       : spawnSync('psql', ['-v', 'ON_ERROR_STOP=1', '-q', url], { input: sql, encoding: 'utf8' });

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { BIN, outpost, freePort, startHubProcess } from '../helpers/cli.ts';
+import { BIN, SOURCE_BIN, outpost, freePort, startHubProcess } from '../helpers/cli.ts';
 import { tempDir, rowsOf, OIMS_SCHEMA, OIMS_CONFIG } from '../helpers/fixtures.ts';
 
 const HAVE_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
@@ -12,7 +12,7 @@ const HAVE_SQLITE3 = spawnSync('sqlite3', ['-version']).status === 0;
 /** The lab app / website writing its own database: the sqlite3 shell where installed (as in the README), else the same SQL through better-sqlite3. */
 function shell(path: string, sql: string): void {
   if (HAVE_SQLITE3) {
-    const r = spawnSync('sqlite3', ['-bail', path], { input: sql, encoding: 'utf8' });
+    const r = spawnSync('sqlite3', ['-bail', '-cmd', '.timeout 5000', path], { input: sql, encoding: 'utf8' });
     if (r.status !== 0 || r.stderr) throw new Error(r.stderr);
     return;
   }
@@ -112,7 +112,8 @@ test('the README acceptance scenario, with the real CLI and the sqlite3 shell', 
 test('npm start: the hub starts on the embedded default with the example schema', async (t) => {
   const dir = tempDir(t);
   const port = await freePort();
-  const hub = await startHubProcess(dir, ['--port', String(port)]);
+  // bin/outpost.js itself, as `npm start` runs it (the other tests may run the compiled build)
+  const hub = await startHubProcess(dir, ['--port', String(port)], undefined, SOURCE_BIN);
   t.after(() => hub.kill('SIGTERM'));
   const info = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { tables: { name: string }[] };
   const second = outpost(dir, ['hub', '--port', String(port)]);

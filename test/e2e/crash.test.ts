@@ -4,14 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, ROOT, OIMS_CONFIG, queryAll } from '../helpers/fixtures.ts';
+import { tempDir, startHub, joinNode, rowsOf, oimsDatabase, OIMS_CONFIG, queryAll } from '../helpers/fixtures.ts';
+import { BIN } from '../helpers/cli.ts';
 import { delayProxy } from '../helpers/delay-proxy.ts';
 import { SqliteAdapter } from '../../src/adapters/sqlite/sqlite-adapter.ts';
 import { DEFAULT_PAGE_SIZE, NodeAgent } from '../../src/node/agent.ts';
 import { addNode } from '../../src/hub/enrollment.ts';
 import type { OutpostError } from '../../src/protocol/index.ts';
 
-const BIN = join(ROOT, 'bin/outpost.js');
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const count = (path: string, sql: string): number => queryAll<{ n: number }>(path, sql)[0]!.n;
 const until = async (ok: () => boolean, what: string): Promise<void> => {

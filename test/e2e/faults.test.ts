@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, ROOT, queryAll } from '../helpers/fixtures.ts';
+import { tempDir, startHub, startHubOn, joinNode, rowsOf, hubApp, queryAll } from '../helpers/fixtures.ts';
 import { OutpostError } from '../../src/protocol/index.ts';
 import { runLoop } from '../../src/node/run-loop.ts';
 import { HubClient } from '../../src/node/hub-client.ts';
+import { BIN } from '../helpers/cli.ts';
 import { addNode } from '../../src/hub/enrollment.ts';
 
 const ID = (n: number): string => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -138,7 +139,7 @@ test('a lab killed (SIGKILL) in the middle of a pull resumes: nothing lost, noth
 
   const cursorOf = (): number => Number(queryAll<{ v: string }>(a.path, "SELECT v FROM _outpost_state WHERE k = 'cursor'")[0]!.v);
   const start = cursorOf();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/outpost.js'), 'sync', '--db', `sqlite:${a.path}`], { stdio: 'ignore' });
+  const child = spawn(process.execPath, [BIN, 'sync', '--db', `sqlite:${a.path}`], { stdio: 'ignore' });
   const exited = new Promise((r) => child.once('exit', r));
   for (let i = 0; i < 3000 && cursorOf() < start + 200; i++) await new Promise((r) => setTimeout(r, 10));
   child.kill('SIGKILL');

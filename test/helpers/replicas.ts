@@ -44,7 +44,7 @@ export async function newDatabase(t: TestCtx, dialect: DialectName, dir: string,
     app = sqliteApp(path);
     await app.exec('PRAGMA journal_mode = WAL');
   } else {
-    const server = await createServerDatabase(null, dialect);
+    const server = await createServerDatabase(null, dialect, undefined, { owner: t });
     const params = (sql: string): string => (dialect === 'postgres' ? dollarParams(sql) : sql);
     app = {
       dialect, url: server.url,

@@ -91,13 +91,14 @@ function openConnection(path: string, readonly: boolean, key: string | undefined
 
 interface Reader {
   db: Database.Database;
+  st: StatementCache;
   tx: Tx;
 }
 
 function openReader(path: string, key: string | undefined): Reader {
   const db = openConnection(path, true, key);
   const st = new StatementCache(db);
-  return { db, tx: sqliteTx(st) };
+  return { db, st, tx: sqliteTx(st) };
 }
 
 /** A transaction on one connection: the portable bookkeeping and this dialect's row store. */
@@ -137,6 +138,8 @@ export class SqliteAdapter implements Adapter {
   readonly description: string;
   readonly path: string;
   readonly #db: Database.Database;
+  /** the writer's prepared statements (transaction control included: compiled once, not per transaction) */
+  readonly #st: StatementCache;
   readonly #writeTx: Tx;
   readonly #lock = new Mutex();
   /** idle read-only connections; each read transaction takes one, so reads never wait for each other */
@@ -174,8 +177,8 @@ export class SqliteAdapter implements Adapter {
     // transaction across an await could never finish it): #immediate waits
     // for the write lock without blocking.
     this.#db.pragma('busy_timeout = 0');
-    const st = new StatementCache(this.#db);
-    this.#writeTx = sqliteTx(st, SAVEPOINTS);
+    this.#st = new StatementCache(this.#db);
+    this.#writeTx = sqliteTx(this.#st, SAVEPOINTS);
   }
 
   /** Run on the read-write connection, one at a time, with SQLite's errors translated. */
@@ -217,7 +220,7 @@ export class SqliteAdapter implements Adapter {
     await this.#begin();
     try {
       const r = body();
-      this.#db.exec('COMMIT');
+      this.#st.get('COMMIT').run();
       return r;
     } catch (e) {
       if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
@@ -226,7 +229,7 @@ export class SqliteAdapter implements Adapter {
   }
 
   async #begin(): Promise<void> {
-    await retryWhileBusy(() => this.#db.exec('BEGIN IMMEDIATE'), this.description);
+    await retryWhileBusy(() => this.#st.get('BEGIN IMMEDIATE').run(), this.description);
   }
 
   async installTriggers(table: TableSchema, mode: 'capture' | 'readonly' | 'none', opts: { initialAtEpoch?: boolean } = {}): Promise<{ initialRows: number }> {
@@ -284,11 +287,11 @@ export class SqliteAdapter implements Adapter {
         throw translateError(e);
       }
       try {
-        this.#db.exec('PRAGMA defer_foreign_keys = ON');
-        this.#db.exec('INSERT INTO _outpost_applying (x) VALUES (1)');
+        this.#st.get('PRAGMA defer_foreign_keys = ON').run();
+        this.#st.get('INSERT INTO _outpost_applying (x) VALUES (1)').run();
         const result = await fn(this.#writeTx);
-        this.#db.exec('DELETE FROM _outpost_applying');
-        this.#db.exec('COMMIT');
+        this.#st.get('DELETE FROM _outpost_applying').run();
+        this.#st.get('COMMIT').run();
         return result;
       } catch (e) {
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
@@ -302,13 +305,13 @@ export class SqliteAdapter implements Adapter {
   async read<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.#closed) throw new Error('the database is closed');
     const r = this.#readers.pop() ?? openReader(this.path, this.#key);
-    r.db.exec('BEGIN');
+    r.st.get('BEGIN').run();
     try {
       // The first read fixes the snapshot the whole transaction sees.
-      r.db.prepare('SELECT COUNT(*) FROM sqlite_master').get();
+      r.st.get('SELECT COUNT(*) FROM sqlite_master').get();
       return await fn(r.tx);
     } finally {
-      if (r.db.inTransaction) r.db.exec('COMMIT');
+      if (r.db.inTransaction) r.st.get('COMMIT').run();
       if (this.#closed || this.#readers.length >= 4) r.db.close();
       else this.#readers.push(r);
     }
