@@ -60,12 +60,13 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
  */
 export async function applyPage(ctx: NodeContext, page: { changes: Change[]; cursor: number; clock: string }, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
   let quarantined = 0;
+  let stamped = 0;
   const applied = await ctx.db.write(async (tx) => {
     // An app write to these rows has either committed (and is stamped and
     // seen as pending below) or waits until this page is applied.
     await lockChangedRows(tx, ctx.catalogue, page.changes);
     // Local edits made before this page was seen are stamped before its stamps are received.
-    await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+    stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
     const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
     if (mayHold && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
       await writeNodeState(tx, { clock: ctx.clock.last });
@@ -83,6 +84,10 @@ export async function applyPage(ctx: NodeContext, page: { changes: Change[]; cur
     quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
     await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
     return true;
-  });
+  }, { refetchable: true });
+  // A page and its cursor can be pulled again, so its commit skips the fsync
+  // (WriteOptions.refetchable). Stamps of local edits cannot: when this page
+  // stamped some, a durable commit follows, which makes the WAL up to it durable.
+  if (stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
   return { applied, quarantined };
 }
