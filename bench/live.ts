@@ -16,7 +16,8 @@
  * Options: `--nodes 10,100,1000` `--rounds N` (commits per node count)
  * `--connections 1000,5000,10000`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -73,6 +74,29 @@ async function baseline(hubUrl: string, token: string): Promise<{ p50: number; p
   return { p50: pct(ms, 50), p99: pct(ms, 99) };
 }
 
+/**
+ * With OUTPOST_BENCH_PROFILE=DIR, a CPU profile of this process (the
+ * receiving nodes) during the commits only, one file per node count in DIR
+ * (`live-N.cpuprofile`, for Chrome DevTools): what is in the way of the latency.
+ */
+async function profileRounds(n: number): Promise<{ stop(): Promise<void> }> {
+  const out = process.env.OUTPOST_BENCH_PROFILE;
+  if (!out) return { stop: async () => undefined };
+  const session = new Session();
+  session.connect();
+  const post = (method: string): Promise<unknown> => new Promise((resolve, reject) => session.post(method, (e, r) => (e ? reject(e) : resolve(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      mkdirSync(out, { recursive: true });
+      writeFileSync(join(out, `live-${n}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function latency(n: number): Promise<void> {
   const hub = await hubOn(`lat${n}`);
   try {
@@ -115,6 +139,7 @@ async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>)
   await sleep(300 + n); // the first syncs after connecting settle
   const app = new SqliteAdapter(writer.path);
   const rounds = n >= 1000 ? Math.max(3, Math.round(ROUNDS / 4)) : ROUNDS;
+  const profile = await profileRounds(n);
   for (let i = 0; i < rounds; i++) {
     const done = new Promise<void>((resolve) => (round = { t0: performance.now(), waiting: n, done: resolve }));
     await app.execScript(`INSERT INTO items (id, lab_id, name, quantity) VALUES ('${crypto.randomUUID()}', 'lab-a', 'live ${i}', ${i})`);
@@ -128,6 +153,7 @@ async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>)
     round = null;
     await sleep(50);
   }
+  await profile.stop();
   const rss = rssOf(hub.pid);
   ctrl.abort();
   await Promise.all(loops);

@@ -319,6 +319,15 @@ export interface BookkeepingTx {
 export interface WriteOptions {
   /** false: do not check foreign keys in this transaction (default true) */
   checkForeignKeys?: boolean;
+  /**
+   * true: this transaction only holds what can be fetched again (a page of
+   * the hub's log with its cursor): its commit may wait for the next durable
+   * one instead of reaching the disk itself. A power cut can then undo it
+   * (together with its cursor, so the node pulls it again); a process crash
+   * cannot. SQLite commits it with `synchronous = NORMAL`; on the servers,
+   * whose durability is their own configuration, it changes nothing.
+   */
+  refetchable?: boolean;
 }
 
 /** Everything valid inside one transaction. */

@@ -32,8 +32,8 @@ export async function stampCaptured(
 ): Promise<number> {
   let n = 0;
   // Stamp order numbers continue from the last one ever given, even after
-  // the stamped rows themselves were deleted.
-  let seq = Number((await tx.getState(STAMP_SEQ_KEY)) ?? 0);
+  // the stamped rows themselves were deleted (read once there is a row to stamp).
+  let seq: number | null = null;
   // Pages continue after the last id stamped (rows of app transactions that
   // commit later with lower ids are stamped by the next call, from the start).
   let afterId = 0;
@@ -43,13 +43,14 @@ export async function stampCaptured(
       if (n > 0) await tx.setState(STAMP_SEQ_KEY, String(seq));
       return n;
     }
+    seq ??= Number((await tx.getState(STAMP_SEQ_KEY)) ?? 0);
     const stamps: CaptureStamp[] = [];
     const synced: { row: CaptureRow; table: TableSchema; pk: WireValue[]; hlc: string }[] = [];
     for (const row of rows) {
       // ts 0 marks a row recorded as initial state when a node joined: it
       // sorts below every real stamp, so a version the hub already has wins.
       const hlc = row.ts === 0 ? formatHlc({ wall: 0, counter: row.id % 0x100000000, node: clock.node }) : clock.tick(row.ts + skewMs);
-      stamps.push({ id: row.id, hlc, seq: ++seq });
+      stamps.push({ id: row.id, hlc, seq: ++seq! });
       const table = catalogue.get(row.table);
       // a table no longer synced: stamped, and ignored
       if (table) synced.push({ row, table, pk: JSON.parse(row.pk) as WireValue[], hlc });

@@ -1,5 +1,5 @@
 import type { Change, WireValue } from '../protocol/index.ts';
-import type { Adapter, ScopeMark, Tx } from '../adapters/adapter.ts';
+import type { Adapter, LogEntry, ScopeMark, Tx } from '../adapters/adapter.ts';
 
 /**
  * One change-log entry a commit appended, as far as choosing whom to poke
@@ -22,7 +22,18 @@ export interface CommitNotice {
   head: number;
   /** the appended entries; null when not known (a commit seen only as the head moving, e.g. by another process's CLI): poke everyone */
   entries: LoggedEntryRef[] | null;
+  /**
+   * The log entries the commit appended, read back as a pull reads them, in
+   * log order; `from`: the log's head before the commit. Present only when
+   * asked for (live nodes that take pages are connected) and the commit
+   * appended at most PAGE_MAX_ENTRIES; the entries are then exactly the log
+   * after `from` up to `head`, since write transactions commit one at a time.
+   */
+  page?: { from: number; entries: LogEntry[] };
 }
+
+/** The most entries a commit's notice carries as a page (live-page.ts); a larger commit is pulled. */
+export const PAGE_MAX_ENTRIES = 64;
 
 /** Entries with keys up to this many per commit; beyond, one entry per (table, origin). */
 export const NOTICE_MAX_KEYS = 64;
@@ -47,19 +58,23 @@ type Logged = { change: Pick<Change, 'table' | 'pk'>; origin: string | null; sco
  * resolutions, quarantine retries and discards, schema refreshes), so none
  * can forget to poke. Reads and everything else go to the adapter as they are.
  */
-export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void): Adapter {
+export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void, wantPages: () => boolean = () => false): Adapter {
   const write: Adapter['write'] = async (fn, opts) => {
     let logged: Logged[] = [];
     let head = 0;
+    let page: CommitNotice['page'];
     const result = await db.write(async (tx) => {
       logged = []; // a transaction retried by the adapter starts again
+      page = undefined;
+      const from = wantPages() ? await tx.maxLogSeq() : null;
       const r = await fn(recordingTx(tx, logged));
       if (logged.length) head = await tx.maxLogSeq();
+      if (from !== null && logged.length && logged.length <= PAGE_MAX_ENTRIES) page = await readPage(tx, from, head, logged);
       return r;
     }, opts);
     if (logged.length) {
       try {
-        onCommit({ head, entries: noticeEntries(logged) });
+        onCommit({ head, entries: noticeEntries(logged), ...(page ? { page } : {}) });
       } catch {
         // A listener's failure (a poke) never fails a write that has committed.
       }
@@ -73,6 +88,14 @@ export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+/** The entries this transaction appended, as a pull reads them; undefined if the log after `from` is not exactly them. */
+async function readPage(tx: Tx, from: number, head: number, logged: readonly Logged[]): Promise<CommitNotice['page']> {
+  const tables = [...new Set(logged.map((e) => e.change.table))];
+  const { entries } = await tx.readLog({ after: from, limit: logged.length + 1, excludeOrigin: null, tables });
+  if (entries.length !== logged.length || entries[entries.length - 1]!.seq !== head) return undefined;
+  return { from, entries };
 }
 
 /** `tx` with its log appends recorded into `logged`. */

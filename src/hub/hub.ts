@@ -71,9 +71,10 @@ export class Hub {
     const now = opts.now ?? Date.now;
     // Every write of this process that appends to the change log is told to onCommit's listeners (live pokes).
     const listeners: ((n: CommitNotice) => void)[] = [];
+    const wants = { pages: (): boolean => false };
     const db = noticingAdapter(raw, (n) => {
       for (const fn of listeners) fn(n);
-    });
+    }, () => wants.pages());
     // Nodes pull the log by id: ids that could commit out of order would let a pull skip a change.
     if (!db.caps.commitOrderedIds) throw new OutpostError('SCHEMA_INVALID', `${db.description} cannot host a hub: its change log ids would not be commit-ordered`);
     const found = buildCatalogue(config, await db.introspect());
@@ -100,6 +101,7 @@ export class Hub {
     const hub = new Hub(db, config, start, new HlcClock(HUB_NODE_ID, now, clock ?? undefined), now, resolvers, scopes);
     hub.#scoped = scopes.size > 0 || (await db.read(everScoped));
     hub.#commitListeners = listeners;
+    hub.#wants = wants;
     await db.write(async (tx) => {
       await tx.setState('role', 'hub');
       await tx.setState('key_range_size', String(config.keyRangeSize));
@@ -282,7 +284,7 @@ export class Hub {
       const projected = await projectForNode(tx, this.scopes, this.catalogue.byName, node.id, await nodeAttrs(tx, node.id), log.entries);
       return { scannedTo: log.scannedTo, head: log.head, changes: projected, full: log.entries.length === page };
     });
-    this.#notePulled(node.id, scannedTo);
+    this.notePulled(node.id, scannedTo);
     return { changes, cursor: scannedTo, head, more: full, clock: this.clock.tick() };
   }
 
@@ -294,9 +296,10 @@ export class Hub {
    * A pull's position is bookkeeping (lag, and what a purge may remove): it
    * is written within PULLED_FLUSH_MS, together with the other pulls' of
    * that time, not in a write transaction per pull. Until then it reads
-   * lower than it is, which only makes a purge keep more.
+   * lower than it is, which only makes a purge keep more. Live nodes' acks
+   * of pages they applied from pokes (live-routes.ts) are noted the same way.
    */
-  #notePulled(nodeId: string, pulledSeq: number): void {
+  notePulled(nodeId: string, pulledSeq: number): void {
     this.#pulled.set(nodeId, { pulledSeq, lastSeen: this.#now() });
     if (this.#pulledTimer) return;
     this.#pulledTimer = setTimeout(() => void this.flushPulled().catch(() => undefined), PULLED_FLUSH_MS);
@@ -439,6 +442,16 @@ export class Hub {
   readonly #purgeListeners: ((r: PurgeResult) => void)[] = [];
 
   #commitListeners: ((n: CommitNotice) => void)[] = [];
+  #wants: { pages: () => boolean } = { pages: () => false };
+
+  /**
+   * Whether commit notices should carry their entries (`CommitNotice.page`,
+   * at the cost of two small queries per write): the live server says yes
+   * while nodes that take pages are connected.
+   */
+  set wantPages(fn: () => boolean) {
+    this.#wants.pages = fn;
+  }
 
   /**
    * Be told, after it commits, of every write of this process that appended

@@ -8,6 +8,7 @@ import type { CommitNotice } from './commit-notice.ts';
 import type { Fanout } from './fanout.ts';
 import { LiveHub, type LiveMetrics, type PokeFilter } from './live.ts';
 import { nodeAttrs } from './scope-log.ts';
+import { pageFor } from './live-page.ts';
 import { scopedPokeFilter } from './scope-poke.ts';
 import type { NodeAttrs } from './scopes.ts';
 
@@ -33,8 +34,24 @@ export interface LiveOptions {
  */
 export async function registerLive(app: FastifyInstance, hub: Hub, o: { auth: (req: FastifyRequest) => Promise<NodeRecord>; fanout: Fanout; metrics: LiveMetrics; log?: Logger } & LiveOptions): Promise<LiveHub> {
   const attrsOf = new WeakMap<FastifyRequest, NodeAttrs>();
-  const live = new LiveHub({ db: hub.db, filter: o.pokeFilter ?? scopedPokeFilter(hub.scopes, hub.catalogue.byName), metrics: o.metrics, log: o.log, revocationCheckMs: o.revocationCheckMs, heartbeatMs: o.heartbeatMs });
   let knownHead = await hub.db.read((tx) => tx.maxLogSeq());
+  const scoped = hub.scopes.size > 0;
+  const live = new LiveHub({
+    db: hub.db,
+    filter: o.pokeFilter ?? scopedPokeFilter(hub.scopes, hub.catalogue.byName),
+    metrics: o.metrics,
+    log: o.log,
+    revocationCheckMs: o.revocationCheckMs,
+    heartbeatMs: o.heartbeatMs,
+    pageFor: (n, node) => pageFor(n, node, hub.catalogue.byName, scoped),
+    clock: () => hub.clock.tick(),
+    // An ack is a pull's position: bookkeeping for lag and purges, never beyond the log's end.
+    onAck: (node, cursor) => {
+      if (cursor <= knownHead) hub.notePulled(node.id, cursor);
+    },
+  });
+  // Commit notices carry their entries while nodes that take pages are connected (a scoped hub sends none; live-page.ts).
+  if (!scoped) hub.wantPages = () => live.pageable > 0;
   const heard = (n: CommitNotice): void => {
     knownHead = Math.max(knownHead, n.head);
     live.poke(n);
@@ -79,7 +96,9 @@ export async function registerLive(app: FastifyInstance, hub: Hub, o: { auth: (r
       throw new OutpostError('BAD_REQUEST', 'GET /v1/live is a WebSocket: send it with Upgrade: websocket');
     },
     wsHandler: (socket, req) => {
-      live.accept(req.node!, socket, knownHead, attrsOf.get(req) ?? {});
+      // `?pages=1`: the node can apply a commit's changes carried in its poke.
+      const pages = (req.query as Record<string, unknown> | undefined)?.pages === '1';
+      live.accept(req.node!, socket, knownHead, attrsOf.get(req) ?? {}, pages);
     },
   });
   return live;

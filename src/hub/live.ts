@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import { LIVE_CLOSE, liveClientMessageSchema } from '../protocol/index.ts';
+import { LIVE_CLOSE, LIVE_MAX_PAYLOAD, liveClientMessageSchema, type Change } from '../protocol/index.ts';
 import type { Adapter, NodeRecord } from '../adapters/adapter.ts';
 import type { CommitNotice } from './commit-notice.ts';
 import type { NodeAttrs } from './scopes.ts';
@@ -29,6 +29,8 @@ export const defaultPokeFilter: PokeFilter = (notice, node) => notice.entries ==
 export interface LiveMetrics {
   nodes: { set(v: number): void };
   pokes: { inc(v?: number): void };
+  /** pokes that carried the commit's changes (a page) */
+  pages?: { inc(v?: number): void };
 }
 
 export interface LiveHubOptions {
@@ -40,13 +42,24 @@ export interface LiveHubOptions {
   revocationCheckMs?: number;
   /** how often each socket is pinged; one that has not answered the previous ping is dropped. Default 30 s */
   heartbeatMs?: number;
+  /** a commit's changes as this node would pull them, or null (live-page.ts); without it pokes carry no pages */
+  pageFor?: (notice: CommitNotice, node: LiveNode) => Change[] | null;
+  /** the hub clock's next stamp, sent with a page as a pull response sends it */
+  clock?: () => string;
+  /** a node acknowledged applying pages up to `cursor` */
+  onAck?: (node: LiveNode, cursor: number) => void;
 }
 
 interface Conn {
   node: LiveNode;
   socket: WebSocket;
   alive: boolean;
+  /** it opened with `?pages=1`: it can take the commit's changes in a poke */
+  pages: boolean;
 }
+
+/** Room left in a message for the poke around its page. */
+const PAGE_MAX_BYTES = LIVE_MAX_PAYLOAD - 1024;
 
 /**
  * The hub process's live sockets: who is connected, whom a commit concerns
@@ -76,9 +89,17 @@ export class LiveHub {
     return this.#conns.size;
   }
 
+  #pageable = 0;
+
+  /** Open live sockets that take pages in pokes (commit notices then carry their entries). */
+  get pageable(): number {
+    return this.#pageable;
+  }
+
   /** Take on an authenticated node's socket: greet it with the head, then listen for (and validate) what it sends. */
-  accept(node: NodeRecord, socket: WebSocket, head: number, attrs: NodeAttrs = {}): void {
-    const conn: Conn = { node: { id: node.id, name: node.name, attrs }, socket, alive: true };
+  accept(node: NodeRecord, socket: WebSocket, head: number, attrs: NodeAttrs = {}, pages = false): void {
+    const conn: Conn = { node: { id: node.id, name: node.name, attrs }, socket, alive: true, pages };
+    if (pages) this.#pageable++;
     this.#conns.add(conn);
     let set = this.#byNode.get(node.id);
     if (!set) this.#byNode.set(node.id, (set = new Set()));
@@ -94,7 +115,9 @@ export class LiveHub {
       } catch {
         return this.#refuse(conn, 'not JSON');
       }
-      if (!liveClientMessageSchema.safeParse(parsed).success) this.#refuse(conn, 'not a live message ({"type":"hello"})');
+      const msg = liveClientMessageSchema.safeParse(parsed);
+      if (!msg.success) return this.#refuse(conn, 'not a live message ({"type":"hello"} or {"type":"ack","cursor":N})');
+      if (msg.data.type === 'ack') this.#o.onAck?.(conn.node, msg.data.cursor);
     });
     socket.on('close', () => this.#drop(conn));
     socket.on('error', () => this.#drop(conn));
@@ -114,20 +137,48 @@ export class LiveHub {
     return out;
   }
 
-  /** Poke the nodes a commit concerns (the log's head only, never data). */
+  /**
+   * Poke the nodes a commit concerns: the log's head, and to nodes that take
+   * them the commit's changes as that node would pull them (`pageFor`), when
+   * they fit in a message. Nodes that get the same changes share one encoding.
+   */
   poke(notice: CommitNotice): number {
     if (this.#conns.size === 0) return 0;
     if (notice.head <= this.#allPokedHead) return 0;
     if (notice.entries === null) this.#allPokedHead = notice.head;
-    const msg = JSON.stringify({ type: 'poke', head: notice.head });
+    const plain = JSON.stringify({ type: 'poke', head: notice.head });
+    const from = notice.page?.from;
+    const pageFor = from !== undefined && this.#pageable > 0 ? this.#o.pageFor : undefined;
+    const clock = pageFor ? (this.#o.clock?.() ?? null) : null;
+    const encoded = new Map<string, string>();
+    const withPage = (changes: Change[]): string => {
+      // The same changes (most nodes get all of them) are encoded once.
+      const key = changes.length === notice.page!.entries.length ? '*' : JSON.stringify(changes);
+      let msg = encoded.get(key);
+      if (msg === undefined) {
+        msg = JSON.stringify({ type: 'poke', head: notice.head, page: { from, changes, clock } });
+        if (Buffer.byteLength(msg) > PAGE_MAX_BYTES) msg = plain;
+        encoded.set(key, msg);
+      }
+      return msg;
+    };
     let sent = 0;
+    let pages = 0;
     for (const node of this.pokeTargets(notice)) {
+      let page: Change[] | null | undefined;
       for (const c of this.#byNode.get(node.id) ?? []) {
+        let msg = plain;
+        if (pageFor && clock !== null && c.pages) {
+          if (page === undefined) page = pageFor(notice, node);
+          if (page !== null) msg = withPage(page);
+        }
         c.socket.send(msg);
         sent++;
+        if (msg !== plain) pages++;
       }
     }
     if (sent) this.#o.metrics?.pokes.inc(sent);
+    if (pages) this.#o.metrics?.pages?.inc(pages);
     return sent;
   }
 
@@ -162,6 +213,7 @@ export class LiveHub {
 
   #drop(conn: Conn): void {
     if (!this.#conns.delete(conn)) return;
+    if (conn.pages) this.#pageable--;
     const set = this.#byNode.get(conn.node.id);
     set?.delete(conn);
     if (set && set.size === 0) this.#byNode.delete(conn.node.id);

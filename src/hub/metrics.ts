@@ -23,6 +23,7 @@ export class HubMetrics {
 
   readonly liveNodes = new Gauge({ name: 'outpost_live_nodes', help: 'Open live WebSockets (GET /v1/live) of nodes on this hub process', registers: [this.registry] });
   readonly pokes = new Counter({ name: 'outpost_live_pokes_total', help: 'Pokes sent to live nodes by this hub process', registers: [this.registry] });
+  readonly pokePages = new Counter({ name: 'outpost_live_poke_pages_total', help: "Pokes that carried the commit's changes (a page the node applies without pulling)", registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'outpost_' });

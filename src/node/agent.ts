@@ -1,11 +1,11 @@
-import { HlcClock, OutpostError, PROTOCOL_VERSION, type HandshakeResponse, type KeyRange, type TableSchema } from '../protocol/index.ts';
+import { HlcClock, OutpostError, PROTOCOL_VERSION, type HandshakeResponse, type KeyRange, type LivePage, type TableSchema } from '../protocol/index.ts';
 import { addedColumns, stampCaptured, type AddedColumns } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
-import { pullAll } from './pull.ts';
+import { applyPage, pullAll } from './pull.ts';
 import { retryPulledQuarantine } from './node-quarantine.ts';
 import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
@@ -13,6 +13,9 @@ import { dropPurgedMarkers } from './purge-markers.ts';
 import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-rebase.ts';
 import type { LiveStatus } from './live-client.ts';
 import { SyncActivity, recordHubView } from './sync-status.ts';
+
+/** A page a live poke carried: the hub's log after `from` up to `head`, as this node would pull it. */
+export type PokedPage = LivePage & { head: number };
 
 /** The short way of a poke's sync cannot go on (a local edit must be pushed first): a full sync instead. */
 class NeedFullSync extends Error {}
@@ -152,21 +155,41 @@ export class NodeAgent {
    * A poke's sync (live mode): where nothing is captured here and the node
    * is in its ordinary state (snapshot done, schema known), only a pull — no
    * handshake, no push, no stamping write, the sync's state kept with the
-   * pages it applies. Anything else (local writes, a page held back for a
+   * pages it applies. Pages the pokes carried (`poked.pages`, in order) are
+   * applied first without asking the hub, each only if it starts at this
+   * node's cursor; the rest, up to `poked.head` (unknown: whatever the hub
+   * has), is pulled. Anything else (local writes, a page held back for a
    * local edit made meanwhile, any failure of the short way, a schema or
    * cursor the hub no longer serves) takes a full sync.
    */
-  async pullNow(): Promise<SyncSummary> {
+  async pullNow(poked: { head?: number; pages?: readonly PokedPage[] } = {}): Promise<SyncSummary> {
     const short = await this.#activity.run(async () => {
       const started = Date.now();
-      const state = await this.db.read(readNodeState);
-      const { count } = await this.db.read((tx) => tx.captureStats());
+      const [state, { count }] = await this.db.read(async (tx) => [await readNodeState(tx), await tx.captureStats()] as const);
       if (count > 0 || state.snapshot !== 'done' || !state.schemaVersion) throw new NeedFullSync();
       const ctx = this.#context(state);
       try {
-        const pull = await pullAll(ctx, state.cursor, () => Promise.reject(new NeedFullSync()), { lastSyncAt: Date.now(), lastError: null });
-        if (pull.pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) await retryPulledQuarantine(this.db, ctx, Date.now(), started);
-        return { pushed: 0, pulled: pull.pulled, conflicts: 0, snapshotRows: 0, cursor: pull.cursor, durationMs: Date.now() - started, quarantined: pull.quarantined };
+        const withPage = { lastSyncAt: Date.now(), lastError: null };
+        let cursor = state.cursor;
+        let pulled = 0;
+        let quarantined = 0;
+        for (const p of poked.pages ?? []) {
+          if (p.head <= cursor) continue;
+          if (p.from !== cursor) break; // a gap: the pull below fills it
+          const r = await applyPage(ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage);
+          if (!r.applied) throw new NeedFullSync();
+          cursor = p.head;
+          pulled += p.changes.length;
+          quarantined += r.quarantined;
+        }
+        if (poked.head === undefined || cursor < poked.head) {
+          const pull = await pullAll(ctx, cursor, () => Promise.reject(new NeedFullSync()), withPage);
+          cursor = pull.cursor;
+          pulled += pull.pulled;
+          quarantined += pull.quarantined;
+        }
+        if (pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) await retryPulledQuarantine(this.db, ctx, Date.now(), started);
+        return { pushed: 0, pulled, conflicts: 0, snapshotRows: 0, cursor, durationMs: Date.now() - started, quarantined };
       } catch {
         // The full sync finds out what the short way could not handle (and reports its errors).
         throw new NeedFullSync();

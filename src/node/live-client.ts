@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { LIVE_CLOSE, LIVE_MAX_PAYLOAD, liveServerMessageSchema } from '../protocol/index.ts';
+import { LIVE_CLOSE, LIVE_MAX_PAYLOAD, liveServerMessageSchema, type LivePage } from '../protocol/index.ts';
 import { backoffDelay } from './run-loop.ts';
 import { TLS_MIN_VERSION } from './hub-client.ts';
 
@@ -30,7 +30,8 @@ export interface LiveClientOptions {
   random?: () => number;
   /** a socket silent this long (the hub pings every 30 s) is taken for dead; default 75 s */
   idleTimeoutMs?: number;
-  onPoke: (head: number) => void;
+  /** a poke: the hub's head, and the commit's changes when the hub sent them (a page this node may apply without pulling) */
+  onPoke: (head: number, page?: LivePage) => void;
   /** the socket opened (the hub's head then) */
   onOpen?: (head: number) => void;
   onStatus?: (s: LiveStatus) => void;
@@ -68,6 +69,11 @@ export class LiveClient {
     this.#open();
   }
 
+  /** Tell the hub this node applied pages up to `cursor` (best effort: a pull tells it too). */
+  ack(cursor: number): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify({ type: 'ack', cursor }));
+  }
+
   stop(): void {
     this.#stopped = true;
     if (this.#retry) clearTimeout(this.#retry);
@@ -83,7 +89,8 @@ export class LiveClient {
 
   #open(): void {
     if (this.#stopped) return;
-    const url = `${this.#o.hubUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/live`;
+    // `pages=1`: pokes may carry the commit's changes (a hub that does not know it ignores it).
+    const url = `${this.#o.hubUrl.replace(/^http/, 'ws').replace(/\/$/, '')}/v1/live?pages=1`;
     const tls = url.startsWith('wss:') ? { minVersion: TLS_MIN_VERSION, ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}) } as const : {};
     const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.#o.token}` },
@@ -125,7 +132,7 @@ export class LiveClient {
         this.#set('connected', null);
         ws.send(JSON.stringify({ type: 'hello' }));
         this.#o.onOpen?.(r.data.head);
-      } else this.#o.onPoke(r.data.head);
+      } else this.#o.onPoke(r.data.head, r.data.page);
     });
     ws.on('close', (code, reason) => {
       if (this.#idle) clearTimeout(this.#idle);

@@ -1,10 +1,13 @@
 import { OutpostError } from '../protocol/index.ts';
-import type { NodeAgent, SyncSummary } from './agent.ts';
+import type { NodeAgent, PokedPage, SyncSummary } from './agent.ts';
 import { LiveClient, type LiveStatus } from './live-client.ts';
 import { FATAL_CODES, backoffDelay, sleep } from './run-loop.ts';
 import { readNodeState } from './node-state.ts';
 import { Scheduler } from './schedule.ts';
 import { recordLive } from './sync-status.ts';
+
+/** Pages kept from pokes that arrive while a sync runs. */
+const MAX_QUEUED_PAGES = 32;
 
 export interface LiveRunOptions {
   /** sync at least this often (the fallback when the socket will not open, and a safety net when it is open), when no `scheduler` is given */
@@ -58,6 +61,9 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     wanted = true;
     wake?.();
   };
+  // Pages pokes carried since the last sync, in order, and the highest head poked.
+  let pages: PokedPage[] = [];
+  let pokedHead = 0;
 
   let recorded: Promise<void> = Promise.resolve();
   const client = new LiveClient({
@@ -68,8 +74,12 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
     baseBackoffMs: o.liveBackoffMs,
     maxBackoffMs: o.liveMaxBackoffMs,
     random,
-    onPoke: (head) => {
-      if (head > cursor) poked();
+    onPoke: (head, page) => {
+      if (head <= cursor) return;
+      pokedHead = Math.max(pokedHead, head);
+      // A bounded queue: pages dropped from it leave a gap the pull fills.
+      if (page) pages = [...pages.slice(-(MAX_QUEUED_PAGES - 1)), { ...page, head }];
+      poked();
     },
     // Whatever happened while the socket was down is pulled now.
     onOpen: (head) => {
@@ -131,8 +141,13 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
       wanted = false;
       const whole = full;
       full = false;
+      const taken = pages;
+      const head = pokedHead;
+      pages = [];
       try {
-        const s = whole ? await agent.sync() : await agent.pullNow();
+        const s = whole ? await agent.sync() : await agent.pullNow({ pages: taken, head: head > cursor ? head : undefined });
+        // Pages applied without a pull: the hub learns the position from an ack.
+        if (!whole && taken.length && s.cursor > cursor) client.ack(s.cursor);
         cursor = s.cursor;
         failures = 0;
         o.onSync?.(s);

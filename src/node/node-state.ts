@@ -51,7 +51,7 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     pushTo: Number(get('push_to') ?? 0),
     clock: get('clock'),
     schemaVersion: get('schema_version'),
-    tables: tables ? (JSON.parse(tables) as TableSchema[]) : [],
+    tables: tables ? parsedTables(tables) : [],
     snapshot: (get('snapshot') ?? 'none') as NodeState['snapshot'],
     lastSyncAt: lastSync ? Number(lastSync) : null,
     lastError: get('last_error'),
@@ -59,6 +59,15 @@ export async function readNodeState(tx: Tx): Promise<NodeState> {
     markersDroppedTo: get('markers_dropped_to'),
     hubCa: get('hub_ca'),
   };
+}
+
+/** The last catalogue parsed (a node's state is read on every sync and live page; its catalogue rarely changes). */
+let lastTables: { text: string; tables: TableSchema[] } | null = null;
+
+function parsedTables(text: string): TableSchema[] {
+  if (lastTables?.text !== text) lastTables = { text, tables: JSON.parse(text) as TableSchema[] };
+  // A copy of the list: callers may not share one array (its table objects are not modified).
+  return [...lastTables.tables];
 }
 
 const KEYS: Record<keyof NodeState, string> = {

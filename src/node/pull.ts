@@ -1,5 +1,5 @@
 import { lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
-import type { PullResponse } from '../protocol/index.ts';
+import type { Change, PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState, type NodeState } from './node-state.ts';
 import { applyPulled } from './node-quarantine.ts';
@@ -35,30 +35,8 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
       next = ctx.client.pull(page.cursor, ctx.pageSize);
       next.catch(() => {}); // awaited (and its failure thrown) on the next turn, or dropped
     }
-    const applied = await ctx.db.write(async (tx) => {
-      // An app write to these rows has either committed (and is stamped and
-      // seen as pending below) or waits until this page is applied.
-      await lockChangedRows(tx, ctx.catalogue, page.changes);
-      // Local edits made before this page was seen are stamped before its stamps are received.
-      await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-      const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
-      if (holds < MAX_HOLDS && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
-        await writeNodeState(tx, { clock: ctx.clock.last });
-        return false;
-      }
-      ctx.clock.receive(page.clock);
-      receiveStamps(ctx.clock, page.changes);
-      const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
-      // The hub's restatements are adopted as they are, except over local
-      // changes not pushed yet; what follows one resolves onto it. The page
-      // is one batch: each row's net effect, written in foreign-key order.
-      // Counter values the hub sends get this node's pending deltas on top (counters.ts);
-      // a change this database refuses is quarantined here, the rest applied,
-      // and the cursor moves on (node-quarantine.ts).
-      quarantined += await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
-      await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
-      return true;
-    });
+    const { applied, quarantined: q } = await applyPage(ctx, page, holds < MAX_HOLDS, withPage);
+    quarantined += q;
     if (!applied) {
       next = null;
       holds++;
@@ -72,4 +50,44 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
     target = Math.min(target, page.head);
     if (!page.more || cursor >= target) return { pulled, cursor, quarantined };
   }
+}
+
+/**
+ * Apply one page of the hub's log and move the cursor to `page.cursor`, in
+ * one transaction; false (nothing written but the clock) when the page
+ * touches a row with a local edit not pushed yet and `mayHold` allows
+ * holding it back. Used by pulls and by pages carried in live pokes.
+ */
+export async function applyPage(ctx: NodeContext, page: { changes: Change[]; cursor: number; clock: string }, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
+  let quarantined = 0;
+  let stamped = 0;
+  const applied = await ctx.db.write(async (tx) => {
+    // An app write to these rows has either committed (and is stamped and
+    // seen as pending below) or waits until this page is applied.
+    await lockChangedRows(tx, ctx.catalogue, page.changes);
+    // Local edits made before this page was seen are stamped before its stamps are received.
+    stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+    const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
+    if (mayHold && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
+      await writeNodeState(tx, { clock: ctx.clock.last });
+      return false;
+    }
+    ctx.clock.receive(page.clock);
+    receiveStamps(ctx.clock, page.changes);
+    const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
+    // The hub's restatements are adopted as they are, except over local
+    // changes not pushed yet; what follows one resolves onto it. The page
+    // is one batch: each row's net effect, written in foreign-key order.
+    // Counter values the hub sends get this node's pending deltas on top (counters.ts);
+    // a change this database refuses is quarantined here, the rest applied,
+    // and the cursor moves on (node-quarantine.ts).
+    quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
+    await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
+    return true;
+  }, { refetchable: true });
+  // A page and its cursor can be pulled again, so its commit skips the fsync
+  // (WriteOptions.refetchable). Stamps of local edits cannot: when this page
+  // stamped some, a durable commit follows, which makes the WAL up to it durable.
+  if (stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
+  return { applied, quarantined };
 }

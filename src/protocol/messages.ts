@@ -214,17 +214,33 @@ export const verifyFetchResponseSchema = z.object({
 export type VerifyFetchResponse = z.infer<typeof verifyFetchResponseSchema>;
 
 /**
- * Live mode (`GET /v1/live`, a WebSocket; docs/live.md). The hub sends only
- * the head of its change log, never data: `hello` once the socket is open,
- * `poke` after a commit that touched what the node receives. The node sends
- * nothing but WebSocket pings, or one `hello` with its cursor; anything else
- * closes the socket (LIVE_CLOSE.badMessage).
+ * Live mode (`GET /v1/live`, a WebSocket; docs/live.md). The hub sends
+ * `hello` once the socket is open, and `poke` after a commit that touched
+ * what the node receives. A node that opened the socket with `?pages=1` may
+ * get the commit's changes in the poke (`page`): exactly the pull page after
+ * `page.from` up to `head` as this node would pull it; a node whose cursor is
+ * `page.from` applies it without a round trip, any other pulls as usual. The
+ * node sends one `hello` (optionally with its cursor) and, after applying
+ * pages, `ack` with its cursor (the hub records it as a pull's position);
+ * anything else closes the socket (LIVE_CLOSE.badMessage).
  */
 export const liveHelloSchema = z.object({ type: z.literal('hello'), head: z.number().int().min(0), nodeId: z.string().min(1).max(191) }).strict();
-export const livePokeSchema = z.object({ type: z.literal('poke'), head: z.number().int().min(0) }).strict();
+export const livePageSchema = z.object({
+  /** the log position the page starts after: only a node whose cursor is here may apply it */
+  from: z.number().int().min(0),
+  changes: z.array(changeSchema),
+  /** the hub's clock, as a pull response carries it */
+  clock: hlc,
+}).strict();
+export type LivePage = z.infer<typeof livePageSchema>;
+export const livePokeSchema = z.object({ type: z.literal('poke'), head: z.number().int().min(0), page: livePageSchema.optional() }).strict();
 export const liveServerMessageSchema = z.discriminatedUnion('type', [liveHelloSchema, livePokeSchema]);
 export type LiveServerMessage = z.infer<typeof liveServerMessageSchema>;
-export const liveClientMessageSchema = z.object({ type: z.literal('hello'), cursor: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).strict();
+const liveCursor = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const liveClientMessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('hello'), cursor: liveCursor.optional() }).strict(),
+  z.object({ type: z.literal('ack'), cursor: liveCursor }).strict(),
+]);
 export type LiveClientMessage = z.infer<typeof liveClientMessageSchema>;
 
 /** The largest WebSocket message either side accepts on /v1/live (bytes). */

@@ -19,7 +19,8 @@ async function labSocket(t: { after: (fn: () => unknown) => void }, hub: Running
   t.after(() => db.close());
   const { agent } = await NodeAgent.join(db, hub.url, code);
   const token = (await db.read(readNodeState)).token;
-  const ws = new WebSocket(`${hub.url.replace(/^http/, 'ws')}/v1/live`, { headers: { authorization: `Bearer ${token}` } });
+  // It asks for pages in pokes: a scoped hub sends none (live-page.ts).
+  const ws = new WebSocket(`${hub.url.replace(/^http/, 'ws')}/v1/live?pages=1`, { headers: { authorization: `Bearer ${token}` } });
   const got: string[] = [];
   ws.on('message', (m) => got.push(String(m)));
   await once(ws, 'open');
@@ -67,4 +68,6 @@ test('live with scopes: a commit pokes only the live nodes whose read scope it t
   await settle();
   assert.equal(pokes(a.got), base[0]! + 2);
   assert.equal(queryAll(hub.dbPath, "SELECT COUNT(*) AS n FROM items WHERE id = 'b-2'")[0]!.n, 1);
+  // No poke carried a page (a page would bypass the scoped pull's projection).
+  for (const m of [...a.got, ...b.got]) assert.equal((JSON.parse(m) as { page?: unknown }).page, undefined);
 });

@@ -14,8 +14,9 @@ const KNOWN: Record<number, string> = {
   // and handshake purgedThrough/purgedHlc (purge with a retention horizon) and the verify messages (verifySums/Rows/Fetch; issue 5), before any release
   // and issue 6 (unreleased still): table policies manual/custom, columnPolicies and onDelete, change.deltas (counters), push quarantined
   // and issue 7 (unreleased still): rotateRequestSchema (POST /v1/rotate)
-  // and issue 8 (unreleased still): the live WebSocket messages (liveHello, livePoke, liveServerMessage, liveClientMessage)
-  1: '7468c3cd93fc71fc',
+  // and issue 8 (unreleased still): the live WebSocket messages (liveHello, livePoke, liveServerMessage, liveClientMessage),
+  // then pages in pokes (livePage, livePoke.page) and the node's ack
+  1: '974be014b47bc7bd',
 };
 
 test('the protocol version changes whenever a message schema does', () => {

@@ -279,11 +279,18 @@ export class SqliteAdapter implements Adapter {
   write<T>(fn: (tx: Tx) => Promise<T>, opts: WriteOptions = {}): Promise<T> {
     return this.#lock.run(async () => {
       const fkOff = opts.checkForeignKeys === false;
+      // In WAL mode NORMAL skips the commit's fsync: the next FULL commit (the app's, the agent's own) or checkpoint makes it durable.
+      const relaxed = opts.refetchable === true;
+      const restore = (): void => {
+        if (fkOff) this.#db.pragma('foreign_keys = ON');
+        if (relaxed) this.#st.get('PRAGMA synchronous = FULL').run();
+      };
       if (fkOff) this.#db.pragma('foreign_keys = OFF');
+      if (relaxed) this.#st.get('PRAGMA synchronous = NORMAL').run();
       try {
         await this.#begin();
       } catch (e) {
-        if (fkOff) this.#db.pragma('foreign_keys = ON');
+        restore();
         throw translateError(e);
       }
       try {
@@ -297,7 +304,7 @@ export class SqliteAdapter implements Adapter {
         if (this.#db.inTransaction) this.#db.exec('ROLLBACK');
         throw translateError(e);
       } finally {
-        if (fkOff) this.#db.pragma('foreign_keys = ON');
+        restore();
       }
     });
   }
