@@ -14,11 +14,14 @@
  *   WebSockets (each with its own node credential) opened up to 10,000.
  *
  * Options: `--nodes 10,100,1000` `--rounds N` (commits per node count)
- * `--connections 1000,5000,10000`.
+ * `--connections 1000,5000,10000` `--threads T` (worker threads the
+ * receivers are spread over; default: the machine's cores; 0: all in the
+ * main thread, which OUTPOST_BENCH_PROFILE profiles).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { SqliteAdapter } from '../src/adapters/sqlite/sqlite-adapter.ts';
@@ -29,6 +32,7 @@ import { HubClient } from '../src/node/hub-client.ts';
 import { OIMS_CONFIG, oimsDatabase } from '../test/helpers/fixtures.ts';
 import { describeMachine } from './machine.ts';
 import { startHub } from './processes.ts';
+import type { ReceiversData, ReceiversMessage } from './live-receivers.ts';
 
 const arg = (name: string, def: string): number[] => {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +41,8 @@ const arg = (name: string, def: string): number[] => {
 const NODES = arg('nodes', '10,100,1000');
 const ROUNDS = arg('rounds', '20')[0]!;
 const CONNECTIONS = arg('connections', '1000,5000,10000');
+/** worker threads the receiving nodes are spread over (0: all in the main thread) */
+const THREADS = arg('threads', String(availableParallelism()))[0]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-bench-live-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -75,8 +81,8 @@ async function baseline(hubUrl: string, token: string): Promise<{ p50: number; p
 }
 
 /**
- * With OUTPOST_BENCH_PROFILE=DIR, a CPU profile of this process (the
- * receiving nodes) during the commits only, one file per node count in DIR
+ * With OUTPOST_BENCH_PROFILE=DIR, a CPU profile of the main thread (the
+ * receiving nodes with `--threads 0`) during the commits only, one file per node count in DIR
  * (`live-N.cpuprofile`, for Chrome DevTools): what is in the way of the latency.
  */
 async function profileRounds(n: number): Promise<{ stop(): Promise<void> }> {
@@ -108,6 +114,72 @@ async function latency(n: number): Promise<void> {
   }
 }
 
+/** The receiving nodes of a latency run, live; each sync of theirs that applied something is reported with when it ended (`now()`). */
+interface Receivers {
+  onApplied(fn: (at: number) => void): void;
+  stop(): Promise<void>;
+}
+
+/** ms since the epoch to the microsecond, comparable between threads */
+const now = (): number => performance.timeOrigin + performance.now();
+
+/** `--threads 0`: every receiver in this thread (what OUTPOST_BENCH_PROFILE profiles). */
+async function inThisThread(n: number, join1: (name: string) => Promise<{ agent: NodeAgent; db: SqliteAdapter }>): Promise<Receivers> {
+  const nodes: { agent: NodeAgent; db: SqliteAdapter }[] = [];
+  for (let i = 0; i < n; i++) nodes.push(await join1(`lab-${i}`));
+  const ctrl = new AbortController();
+  let applied: (at: number) => void = () => undefined;
+  const loops = nodes.map((r) => runLive(r.agent, { intervalMs: 3_600_000, signal: ctrl.signal, captureWatchMs: 0, onSync: (s: SyncSummary) => s.pulled > 0 && applied(now()) })
+    .catch((e: Error) => notes.push(`a live node stopped: ${e.message}`)));
+  const t0 = performance.now();
+  while (nodes.some((r) => r.agent.live?.state !== 'connected')) {
+    if (performance.now() - t0 > 120_000) throw new Error(`only ${nodes.filter((r) => r.agent.live?.state === 'connected').length} of ${n} nodes went live`);
+    await sleep(20);
+  }
+  return {
+    onApplied: (fn) => (applied = fn),
+    async stop() {
+      ctrl.abort();
+      await Promise.all(loops);
+      for (const r of nodes) await r.db.close();
+    },
+  };
+}
+
+/** The receivers spread over `THREADS` worker threads of this process (bench/live-receivers.ts), as real labs apply their pages side by side. */
+async function inWorkers(n: number, hub: Awaited<ReturnType<typeof hubOn>>): Promise<Receivers> {
+  const shares: ReceiversData[] = Array.from({ length: Math.min(THREADS, n) }, () => ({ hubUrl: hub.url, dir, nodes: [] }));
+  for (let i = 0; i < n; i++) shares[i % shares.length]!.nodes.push({ name: `lat${n}-lab-${i}`, code: (await addNode(hub.db, `lab-${i}`)).code });
+  let applied: (at: number) => void = () => undefined;
+  const stopped: Promise<void>[] = [];
+  const ready = shares.map((data) => {
+    const w = new Worker(new URL('./live-receivers.mjs', import.meta.url), { workerData: data });
+    return new Promise<Worker>((resolve, reject) => {
+      let done: () => void = () => undefined;
+      stopped.push(new Promise<void>((r) => (done = r)));
+      w.on('error', reject);
+      w.on('message', (m: ReceiversMessage) => {
+        if (m.type === 'ready') resolve(w);
+        else if (m.type === 'applied') applied(m.at);
+        else if (m.type === 'failed') reject(new Error(m.error));
+        else {
+          if (m.error) notes.push(`a live node stopped: ${m.error}`);
+          done();
+        }
+      });
+    });
+  });
+  const workers = await Promise.all(ready);
+  return {
+    onApplied: (fn) => (applied = fn),
+    async stop() {
+      for (const w of workers) w.postMessage({ type: 'stop' });
+      await Promise.all(stopped);
+      for (const w of workers) await w.terminate();
+    },
+  };
+}
+
 async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>): Promise<void> {
   const join1 = async (name: string): Promise<{ agent: NodeAgent; db: SqliteAdapter; path: string }> => {
     const { code } = await addNode(hub.db, name);
@@ -117,37 +189,26 @@ async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>)
     return { agent, db, path };
   };
   const writer = await join1('lab-a');
-  const receivers: { agent: NodeAgent; db: SqliteAdapter }[] = [];
-  for (let i = 0; i < n; i++) receivers.push(await join1(`lab-${i}`));
   const base = await baseline(hub.url, (await writer.db.read((tx) => tx.getState('token')))!);
-  const ctrl = new AbortController();
+  const receivers = THREADS === 0 ? await inThisThread(n, join1) : await inWorkers(n, hub);
   let round: { t0: number; waiting: number; done: () => void } | null = null;
   const samples: number[] = [];
-  const loops = receivers.map((r) => {
-    const onSync = (s: SyncSummary): void => {
-      if (!round || s.pulled === 0) return;
-      samples.push(performance.now() - round.t0);
-      if (--round.waiting === 0) round.done();
-    };
-    return runLive(r.agent, { intervalMs: 3_600_000, signal: ctrl.signal, captureWatchMs: 0, onSync }).catch((e: Error) => notes.push(`a live node stopped: ${e.message}`));
+  receivers.onApplied((at) => {
+    if (!round) return;
+    samples.push(at - round.t0);
+    if (--round.waiting === 0) round.done();
   });
-  const t0 = performance.now();
-  while (receivers.some((r) => r.agent.live?.state !== 'connected')) {
-    if (performance.now() - t0 > 120_000) throw new Error(`only ${receivers.filter((r) => r.agent.live?.state === 'connected').length} of ${n} nodes went live`);
-    await sleep(20);
-  }
   await sleep(300 + n); // the first syncs after connecting settle
   const app = new SqliteAdapter(writer.path);
   const rounds = n >= 1000 ? Math.max(3, Math.round(ROUNDS / 4)) : ROUNDS;
   const profile = await profileRounds(n);
   for (let i = 0; i < rounds; i++) {
-    const done = new Promise<void>((resolve) => (round = { t0: performance.now(), waiting: n, done: resolve }));
+    const done = new Promise<void>((resolve) => (round = { t0: now(), waiting: n, done: resolve }));
     await app.execScript(`INSERT INTO items (id, lab_id, name, quantity) VALUES ('${crypto.randomUUID()}', 'lab-a', 'live ${i}', ${i})`);
     await writer.agent.sync();
     const timeout = sleep(30_000).then(() => 'timeout');
     if ((await Promise.race([done, timeout])) === 'timeout') {
-      ctrl.abort();
-      await Promise.all(loops);
+      await receivers.stop();
       throw new Error(`commit ${i + 1}: ${round!.waiting} of ${n} nodes did not have the row within 30 s`);
     }
     round = null;
@@ -155,10 +216,9 @@ async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>)
   }
   await profile.stop();
   const rss = rssOf(hub.pid);
-  ctrl.abort();
-  await Promise.all(loops);
+  await receivers.stop();
   await app.close();
-  for (const r of [writer, ...receivers]) await r.db.close();
+  await writer.db.close();
   await hub.stop();
   const p50 = pct(samples, 50);
   const p99 = pct(samples, 99);
@@ -227,7 +287,7 @@ Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB RAM, $
 
 ${table}
 
-How it was measured: the hub is an \`outpost hub\` child process on a SQLite file (its RSS read from /proc). Propagation: lab A and N receiving nodes are NodeAgents in live mode (\`runLive\`, each its own SQLite file, credential and WebSocket), all in the bench process; a sample is the time from lab A's commit (lab A syncing right after it) to the end of a receiver's sync that applied the row, one sample per receiver per commit; the receivers' capture watch is off (they write nothing), lab A's push is started by the bench rather than by its capture watch (which adds up to 75 ms of polling and 50 ms of debounce by default). Baseline: one node's \`GET /v1/pull\` round trip to the same hub in the same run (200 requests after 20 warm-up ones). Capacity: raw WebSockets opened to \`/v1/live\`, each with its own node credential, 200 at a time; RSS after 1.5 s of quiet; per connection = (RSS − RSS with none) ÷ open sockets.
+How it was measured: the hub is an \`outpost hub\` child process on a SQLite file (its RSS read from /proc). Propagation: lab A and N receiving nodes are NodeAgents in live mode (\`runLive\`, each its own SQLite file, credential and WebSocket), all in the bench process, the receivers spread over ${THREADS === 0 ? 'no worker threads (all in the main thread)' : `${THREADS} worker thread${THREADS === 1 ? '' : 's'} (\`--threads\`), as real labs apply their pages side by side`}; a sample is the time from lab A's commit (lab A syncing right after it) to the end of a receiver's sync that applied the row, one sample per receiver per commit; the receivers' capture watch is off (they write nothing), lab A's push is started by the bench rather than by its capture watch (which adds up to 75 ms of polling and 50 ms of debounce by default). Baseline: one node's \`GET /v1/pull\` round trip to the same hub in the same run (200 requests after 20 warm-up ones). Capacity: raw WebSockets opened to \`/v1/live\`, each with its own node credential, 200 at a time; RSS after 1.5 s of quiet; per connection = (RSS − RSS with none) ÷ open sockets.
 
 Notes: ${notes.length ? notes.join('; ') : 'none'}.
 `;
