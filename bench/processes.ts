@@ -14,6 +14,8 @@ const MAX_RSS_MARK = 'outpost-bench-max-rss-kib';
 const REPORT_MAX_RSS = `data:text/javascript,${encodeURIComponent(`process.on('exit', () => process.stderr.write('\\n${MAX_RSS_MARK} ' + process.resourceUsage().maxRSS + '\\n'));`)}`;
 /** The hub logs warnings only: a log line per request would cost the hub time it does not spend in production at info level either. */
 const ENV = { ...process.env, OUTPOST_LOG_LEVEL: 'warn' };
+/** OUTPOST_BENCH_CPU_PROF=DIR: every hub and CLI process writes a CPU profile there as it exits (what is in the way of a figure). */
+const PROFILE = process.env.OUTPOST_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.OUTPOST_BENCH_CPU_PROF}`] : [];
 
 export interface CliResult {
   /** the `--json` line the command printed (commands without --json: `{ stdout }`) */
@@ -25,7 +27,7 @@ export interface CliResult {
 
 /** Run `outpost ARGS` to completion; rejects with its stderr when it fails. */
 export function outpost(args: string[]): Promise<CliResult> {
-  const child = spawn(process.execPath, ['--import', REPORT_MAX_RSS, BIN, ...args], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PROFILE, '--import', REPORT_MAX_RSS, BIN, ...args], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -67,7 +69,7 @@ export interface HubProcess {
 
 /** `outpost hub --db URL --port 0 --config FILE`, resolved once it listens. */
 export async function startHub(dbUrl: string, config: string): Promise<HubProcess> {
-  const child = spawn(process.execPath, [BIN, 'hub', '--db', dbUrl, '--port', '0', '--config', config], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...PROFILE, BIN, 'hub', '--db', dbUrl, '--port', '0', '--config', config], { cwd: ROOT, env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
