@@ -220,6 +220,10 @@ async function measureLatency(n: number, hub: Awaited<ReturnType<typeof hubOn>>)
     await sleep(50);
   }
   await profile.stop();
+  // How the receivers got the rows: pokes with pages applied as they came, or pulls.
+  const metrics = await (await fetch(`${hub.url}/metrics`)).text();
+  const counter = (re: RegExp): number => [...metrics.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
+  notes.push(`${n} live nodes: ${counter(/^outpost_live_poke_pages_total (\d+)$/gm)} of ${counter(/^outpost_live_pokes_total (\d+)$/gm)} pokes carried a page; ${counter(/^outpost_requests_total\{route="\/v1\/pull",status="200"\} (\d+)$/gm)} pulls in the whole run (joins included)`);
   const rss = rssOf(hub.pid);
   await receivers.stop();
   await app.close();
