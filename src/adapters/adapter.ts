@@ -8,7 +8,7 @@ export type Role = 'hub' | 'node';
 export interface AdapterCapabilities {
   /** auto-increment ids become visible in commit order, so the change log id is a gap-free cursor */
   readonly commitOrderedIds: boolean;
-  /** foreign key checks can be deferred to commit inside a transaction */
+  /** foreign key checks (of tables Outpost creates) are deferred to commit inside a write transaction */
   readonly deferrableForeignKeys: boolean;
   /**
    * `write(fn, { checkForeignKeys: false })` really turns every foreign key

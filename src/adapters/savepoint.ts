@@ -6,9 +6,9 @@ export interface SavepointDialect {
   /**
    * statements run before the outermost SAVEPOINT: turn foreign-key checks
    * that the transaction defers to commit into per-statement checks
-   * (SQLite `PRAGMA defer_foreign_keys = OFF`, PostgreSQL `SET CONSTRAINTS
-   * ALL IMMEDIATE`, which also checks what is pending from before, outside
-   * the savepoint, so such a failure fails the transaction)
+   * (PostgreSQL `SET CONSTRAINTS ALL IMMEDIATE`, which also checks what is
+   * pending from before, outside the savepoint, so such a failure fails the
+   * transaction; SQLite and MariaDB check every statement anyway)
    */
   readonly enter: readonly string[];
   /** statements run once the outermost savepoint is released or rolled back to: the transaction's deferral again */

@@ -182,7 +182,7 @@ export function adapterConformance(dialect: string, make: FixtureFactory): void 
     let code = '';
     await fx.adapter.write(async (tx) => {
       await tx.savepoint(() => tx.upsertRow(child, { id: 1, parent_id: 'missing' })).catch((e: { code?: string }) => (code = e.code ?? '?'));
-      // The transaction's own deferral is back after the savepoint: a child before its parent is fine at commit (MariaDB checks every statement).
+      // The transaction's own deferral is back after the savepoint: a child before its parent is fine at commit (SQLite and MariaDB check every statement).
       if (fx.adapter.caps.deferrableForeignKeys) {
         await tx.upsertRow(child, { id: 2, parent_id: 'late' });
         await tx.upsertRow(parent, { id: 'late', name: 'parent after child' });

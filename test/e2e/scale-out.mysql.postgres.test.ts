@@ -93,11 +93,13 @@ for (const { dialect, fanout } of CASES) {
 
     // A big multi-page push group through a load balancer over hubs 2 and 1: hub 2 is killed (SIGKILL) while a middle page is in flight.
     const lb = await failoverProxy([h2.url, h1.url], undefined, (path, target) => {
-      if (path !== '/v1/push' || target !== h2.url) return;
+      // Counted until the kill: a request the proxy sends on before SIGKILL has landed finds a dying hub.
+      if (path !== '/v1/push' || target !== h2.url || killed) return;
       // Killed once this page has been sent to it: hub 2 dies holding the page, its reply never comes.
-      if (++pushes === Math.ceil(ROWS / PAGE / 2)) h2.kill('SIGKILL');
+      if (++pushes === Math.ceil(ROWS / PAGE / 2)) (killed = true, h2.kill('SIGKILL'));
     });
     let pushes = 0;
+    let killed = false;
     t.after(() => lb.close());
     const a2 = await NodeAgent.open(a.db, { pageSize: PAGE });
     await a.db.write(async (tx) => (await import('../../src/node/node-state.ts')).writeNodeState(tx, { hubUrl: lb.url }));

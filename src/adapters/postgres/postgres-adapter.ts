@@ -46,7 +46,7 @@ const BEGIN_WRITE = [
   LOCK_SQL,
   // Echo suppression (HARD-PARTS §1): ends with the transaction, whatever happens.
   "SET LOCAL outpost.applying = 'on'",
-  // DEFERRABLE foreign keys are checked at commit, like SQLite's defer_foreign_keys.
+  // DEFERRABLE foreign keys (those of tables Outpost creates) are checked at commit.
   'SET CONSTRAINTS ALL DEFERRED',
 ].join('; ');
 
