@@ -8,6 +8,8 @@ import { recordLive } from './sync-status.ts';
 
 /** Pages kept from pokes that arrive while a sync runs. */
 const MAX_QUEUED_PAGES = 32;
+/** Applied pages are acknowledged at most this often (the latest cursor): one message, not one per page. */
+const ACK_EVERY_MS = 250;
 
 export interface LiveRunOptions {
   /** sync at least this often (the fallback when the socket will not open, and a safety net when it is open), when no `scheduler` is given */
@@ -96,6 +98,17 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
   });
   agent.live = client.status;
   client.start();
+  let ackTimer: NodeJS.Timeout | null = null;
+  let ackCursor = 0;
+  const sendAck = (): void => {
+    if (ackTimer) clearTimeout(ackTimer);
+    ackTimer = null;
+    client.ack(ackCursor);
+  };
+  const ack = (c: number): void => {
+    ackCursor = c;
+    ackTimer ??= setTimeout(sendAck, ACK_EVERY_MS);
+  };
 
   // Local writes: the capture table's highest sequence moved.
   let seenMax = -1;
@@ -147,7 +160,7 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
       try {
         const s = whole ? await agent.sync() : await agent.pullNow({ pages: taken, head: head > cursor ? head : undefined });
         // Pages applied without a pull: the hub learns the position from an ack.
-        if (!whole && taken.length && s.cursor > cursor) client.ack(s.cursor);
+        if (!whole && taken.length && s.cursor > cursor) ack(s.cursor);
         cursor = s.cursor;
         failures = 0;
         o.onSync?.(s);
@@ -161,6 +174,7 @@ export async function runLive(agent: NodeAgent, o: LiveRunOptions): Promise<void
       }
     }
   } finally {
+    if (ackTimer) sendAck();
     client.stop();
     if (watch) clearInterval(watch);
     if (debounce) clearTimeout(debounce);
