@@ -1,11 +1,11 @@
-import { HlcClock, OutpostError, PROTOCOL_VERSION, type HandshakeResponse, type KeyRange, type LivePage, type TableSchema } from '../protocol/index.ts';
+import { HlcClock, OutpostError, PROTOCOL_VERSION, type HandshakeResponse, type KeyRange, type TableSchema } from '../protocol/index.ts';
 import { addedColumns, stampCaptured, type AddedColumns } from '../engine/index.ts';
 import type { Adapter } from '../adapters/adapter.ts';
 import { HubClient } from './hub-client.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import { pushPending } from './push.ts';
-import { applyPage, pullAll } from './pull.ts';
+import { applyPokedPages, pullAll, type PokedPage } from './pull.ts';
 import { retryPulledQuarantine } from './node-quarantine.ts';
 import { quarantineView, type QuarantineView } from '../adapters/quarantine-view.ts';
 import { refreshSnapshot, takeSnapshot } from './snapshot.ts';
@@ -14,8 +14,7 @@ import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-re
 import type { LiveStatus } from './live-client.ts';
 import { SyncActivity, recordHubView } from './sync-status.ts';
 
-/** A page a live poke carried: the hub's log after `from` up to `head`, as this node would pull it. */
-export type PokedPage = LivePage & { head: number };
+export type { PokedPage } from './pull.ts';
 
 /** The short way of a poke's sync cannot go on (a local edit must be pushed first): a full sync instead. */
 class NeedFullSync extends Error {}
@@ -165,30 +164,32 @@ export class NodeAgent {
   async pullNow(poked: { head?: number; pages?: readonly PokedPage[] } = {}): Promise<SyncSummary> {
     const short = await this.#activity.run(async () => {
       const started = Date.now();
-      const [state, { count }] = await this.db.read(async (tx) => [await readNodeState(tx), await tx.captureStats()] as const);
-      if (count > 0 || state.snapshot !== 'done' || !state.schemaVersion) throw new NeedFullSync();
-      const ctx = this.#context(state);
+      const withPage = { lastSyncAt: Date.now(), lastError: null };
       try {
-        const withPage = { lastSyncAt: Date.now(), lastError: null };
-        let cursor = state.cursor;
+        let ctx: NodeContext;
+        let cursor: number;
         let pulled = 0;
         let quarantined = 0;
-        for (const p of poked.pages ?? []) {
-          if (p.head <= cursor) continue;
-          if (p.from !== cursor) break; // a gap: the pull below fills it
-          const r = await applyPage(ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage);
-          if (!r.applied) throw new NeedFullSync();
-          cursor = p.head;
-          pulled += p.changes.length;
-          quarantined += r.quarantined;
+        let openQuarantine = 0;
+        if (poked.pages?.length) {
+          // The check and the pages in one transaction (pull.ts).
+          const r = await applyPokedPages(this.db, (state) => this.#context(state), poked.pages, withPage);
+          if (!r) throw new NeedFullSync();
+          ({ ctx, cursor, pulled, quarantined, openQuarantine } = r);
+        } else {
+          const [state, { count }] = await this.db.read(async (tx) => [await readNodeState(tx), await tx.captureStats()] as const);
+          if (count > 0 || state.snapshot !== 'done' || !state.schemaVersion) throw new NeedFullSync();
+          ctx = this.#context(state);
+          cursor = state.cursor;
         }
         if (poked.head === undefined || cursor < poked.head) {
           const pull = await pullAll(ctx, cursor, () => Promise.reject(new NeedFullSync()), withPage);
           cursor = pull.cursor;
           pulled += pull.pulled;
           quarantined += pull.quarantined;
+          if (pull.pulled > 0) openQuarantine = await this.db.read((tx) => tx.countQuarantine('open'));
         }
-        if (pulled > 0 && (await this.db.read((tx) => tx.countQuarantine('open'))) > 0) await retryPulledQuarantine(this.db, ctx, Date.now(), started);
+        if (openQuarantine > 0) await retryPulledQuarantine(this.db, ctx, Date.now(), started);
         return { pushed: 0, pulled, conflicts: 0, snapshotRows: 0, cursor, durationMs: Date.now() - started, quarantined };
       } catch {
         // The full sync finds out what the short way could not handle (and reports its errors).

@@ -1,7 +1,8 @@
 import { lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
-import type { Change, PullResponse } from '../protocol/index.ts';
+import { OutpostError, type Change, type PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
-import { writeNodeState, type NodeState } from './node-state.ts';
+import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
+import type { Adapter, Tx } from '../adapters/adapter.ts';
 import { applyPulled } from './node-quarantine.ts';
 
 /** How often a page is held back for local edits to its rows before it is applied regardless. */
@@ -52,42 +53,81 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
   }
 }
 
+type Page = { changes: Change[]; cursor: number; clock: string };
+
 /**
  * Apply one page of the hub's log and move the cursor to `page.cursor`, in
  * one transaction; false (nothing written but the clock) when the page
  * touches a row with a local edit not pushed yet and `mayHold` allows
  * holding it back. Used by pulls and by pages carried in live pokes.
  */
-export async function applyPage(ctx: NodeContext, page: { changes: Change[]; cursor: number; clock: string }, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
-  let quarantined = 0;
-  let stamped = 0;
-  const applied = await ctx.db.write(async (tx) => {
-    // An app write to these rows has either committed (and is stamped and
-    // seen as pending below) or waits until this page is applied.
-    await lockChangedRows(tx, ctx.catalogue, page.changes);
-    // Local edits made before this page was seen are stamped before its stamps are received.
-    stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-    const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
-    if (mayHold && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
-      await writeNodeState(tx, { clock: ctx.clock.last });
-      return false;
-    }
-    ctx.clock.receive(page.clock);
-    receiveStamps(ctx.clock, page.changes);
-    const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
-    // The hub's restatements are adopted as they are, except over local
-    // changes not pushed yet; what follows one resolves onto it. The page
-    // is one batch: each row's net effect, written in foreign-key order.
-    // Counter values the hub sends get this node's pending deltas on top (counters.ts);
-    // a change this database refuses is quarantined here, the rest applied,
-    // and the cursor moves on (node-quarantine.ts).
-    quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
-    await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
-    return true;
+export async function applyPage(ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
+  let r = { applied: false, quarantined: 0, stamped: 0 };
+  await ctx.db.write(async (tx) => {
+    r = await applyPageIn(tx, ctx, page, mayHold, withPage);
   }, { refetchable: true });
   // A page and its cursor can be pulled again, so its commit skips the fsync
   // (WriteOptions.refetchable). Stamps of local edits cannot: when this page
   // stamped some, a durable commit follows, which makes the WAL up to it durable.
-  if (stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
-  return { applied, quarantined };
+  if (r.stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
+  return { applied: r.applied, quarantined: r.quarantined };
+}
+
+/** `applyPage` inside an open write transaction; `stamped`: local edits it stamped. */
+async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState>): Promise<{ applied: boolean; quarantined: number; stamped: number }> {
+  // An app write to these rows has either committed (and is stamped and
+  // seen as pending below) or waits until this page is applied.
+  await lockChangedRows(tx, ctx.catalogue, page.changes);
+  // Local edits made before this page was seen are stamped before its stamps are received.
+  const stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+  const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
+  if (mayHold && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
+    await writeNodeState(tx, { clock: ctx.clock.last });
+    return { applied: false, quarantined: 0, stamped };
+  }
+  ctx.clock.receive(page.clock);
+  receiveStamps(ctx.clock, page.changes);
+  const known = page.changes.filter((c) => ctx.catalogue.has(c.table));
+  // The hub's restatements are adopted as they are, except over local
+  // changes not pushed yet; what follows one resolves onto it. The page
+  // is one batch: each row's net effect, written in foreign-key order.
+  // Counter values the hub sends get this node's pending deltas on top (counters.ts);
+  // a change this database refuses is quarantined here, the rest applied,
+  // and the cursor moves on (node-quarantine.ts).
+  const quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
+  await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
+  return { applied: true, quarantined, stamped };
+}
+
+/** A page a live poke carried: the hub's log after `from` up to `head`, as this node would pull it. */
+export type PokedPage = { from: number; head: number; changes: Change[]; clock: string };
+
+/**
+ * The pages live pokes carried, in one transaction that first checks the
+ * node may take a poke's short way (nothing captured, snapshot done, schema
+ * known; the write lock holds app writes off meanwhile), then applies those
+ * that continue its cursor, in order, and counts its open quarantine. Null
+ * where the node may not; a page held back for a local edit throws (the
+ * transaction is rolled back, and a full sync follows).
+ */
+export async function applyPokedPages(db: Adapter, context: (state: NodeState) => NodeContext, pages: readonly PokedPage[], withPage: Partial<NodeState>): Promise<{ ctx: NodeContext; cursor: number; pulled: number; quarantined: number; openQuarantine: number } | null> {
+  return db.write(async (tx) => {
+    const state = await readNodeState(tx);
+    if ((await tx.captureStats()).count > 0 || state.snapshot !== 'done' || !state.schemaVersion) return null;
+    const ctx = context(state);
+    let cursor = state.cursor;
+    let pulled = 0;
+    let quarantined = 0;
+    for (const p of pages) {
+      if (p.head <= cursor) continue;
+      if (p.from !== cursor) break; // a gap: a pull fills it
+      const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage);
+      if (!r.applied) throw new OutpostError('BAD_REQUEST', 'a poked page touches a row edited here and not pushed yet: a full sync follows');
+      cursor = p.head;
+      pulled += p.changes.length;
+      quarantined += r.quarantined;
+    }
+    const openQuarantine = pulled > 0 ? await tx.countQuarantine('open') : 0;
+    return { ctx, cursor, pulled, quarantined, openQuarantine };
+  }, { refetchable: true });
 }
