@@ -73,14 +73,19 @@ export async function applyPage(ctx: NodeContext, page: Page, mayHold: boolean, 
   return { applied: r.applied, quarantined: r.quarantined };
 }
 
-/** `applyPage` inside an open write transaction; `stamped`: local edits it stamped. */
-async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState>): Promise<{ applied: boolean; quarantined: number; stamped: number }> {
+/**
+ * `applyPage` inside an open write transaction; `stamped`: local edits it
+ * stamped. `nothingCaptured`: this transaction saw the capture table empty
+ * (and holds the write lock, so it stays so): there is nothing to stamp or
+ * keep, and it is not read again.
+ */
+async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState>, nothingCaptured = false): Promise<{ applied: boolean; quarantined: number; stamped: number }> {
   // An app write to these rows has either committed (and is stamped and
   // seen as pending below) or waits until this page is applied.
   await lockChangedRows(tx, ctx.catalogue, page.changes);
   // Local edits made before this page was seen are stamped before its stamps are received.
-  const stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
-  const { rows: pending, deltas } = page.changes.length ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
+  const stamped = nothingCaptured ? 0 : await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+  const { rows: pending, deltas } = page.changes.length && !nothingCaptured ? await readPending(tx, ctx.catalogue) : { rows: new Set<string>(), deltas: new Map() };
   if (mayHold && pending.size && page.changes.some((c) => pending.has(rowKey(c.table, c.pk)))) {
     await writeNodeState(tx, { clock: ctx.clock.last });
     return { applied: false, quarantined: 0, stamped };
@@ -121,7 +126,7 @@ export async function applyPokedPages(db: Adapter, context: (state: NodeState) =
     for (const p of pages) {
       if (p.head <= cursor) continue;
       if (p.from !== cursor) break; // a gap: a pull fills it
-      const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage);
+      const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage, true);
       if (!r.applied) throw new OutpostError('BAD_REQUEST', 'a poked page touches a row edited here and not pushed yet: a full sync follows');
       cursor = p.head;
       pulled += p.changes.length;
