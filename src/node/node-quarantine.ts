@@ -45,8 +45,9 @@ async function localHeads(tx: Tx): Promise<Map<string, QuarantineEntry[]>> {
  * row with an open quarantined change waits behind it (quarantined too).
  * Returns how many changes were quarantined.
  */
-export async function applyPulled(tx: Tx, catalogue: ReadonlyMap<string, TableSchema>, changes: readonly Change[], adopt: (c: Change) => boolean, at: number, pending?: PendingDeltas): Promise<number> {
-  const heads = await localHeads(tx);
+export async function applyPulled(tx: Tx, catalogue: ReadonlyMap<string, TableSchema>, changes: readonly Change[], adopt: (c: Change) => boolean, at: number, pending?: PendingDeltas, noneOpen = false): Promise<number> {
+  // `noneOpen`: the caller counted no open quarantine in this transaction, so no row has changes waiting.
+  const heads = noneOpen ? new Map<string, QuarantineEntry[]>() : await localHeads(tx);
   const held = heads.size ? changes.filter((c) => heads.has(rowKey(c.table, c.pk))) : [];
   const free = held.length ? changes.filter((c) => !heads.has(rowKey(c.table, c.pk))) : changes;
   const { refused } = await applyIsolated(tx, catalogue, free, { order: 'batch', adopt, ...(pending ? { pending } : {}) });

@@ -75,11 +75,12 @@ export async function applyPage(ctx: NodeContext, page: Page, mayHold: boolean, 
 
 /**
  * `applyPage` inside an open write transaction; `stamped`: local edits it
- * stamped. `nothingCaptured`: this transaction saw the capture table empty
- * (and holds the write lock, so it stays so): there is nothing to stamp or
- * keep, and it is not read again.
+ * stamped. What this transaction already saw, holding the write lock, is not
+ * read again: `nothingCaptured` (the capture table is empty: nothing to
+ * stamp or keep), `noneOpen` (no open quarantine: no row has changes waiting).
  */
-async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState>, nothingCaptured = false): Promise<{ applied: boolean; quarantined: number; stamped: number }> {
+async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState>, seen: { nothingCaptured?: boolean; noneOpen?: boolean } = {}): Promise<{ applied: boolean; quarantined: number; stamped: number }> {
+  const nothingCaptured = seen.nothingCaptured === true;
   // An app write to these rows has either committed (and is stamped and
   // seen as pending below) or waits until this page is applied.
   await lockChangedRows(tx, ctx.catalogue, page.changes);
@@ -99,7 +100,7 @@ async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolea
   // Counter values the hub sends get this node's pending deltas on top (counters.ts);
   // a change this database refuses is quarantined here, the rest applied,
   // and the cursor moves on (node-quarantine.ts).
-  const quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas);
+  const quarantined = await applyPulled(tx, ctx.catalogue, known, (c) => c.restate === true && !pending.has(rowKey(c.table, c.pk)), Date.now(), deltas, seen.noneOpen === true);
   await writeNodeState(tx, { ...withPage, cursor: page.cursor, clock: ctx.clock.last });
   return { applied: true, quarantined, stamped };
 }
@@ -120,19 +121,20 @@ export async function applyPokedPages(db: Adapter, context: (state: NodeState) =
     const state = await readNodeState(tx);
     if ((await tx.captureStats()).count > 0 || state.snapshot !== 'done' || !state.schemaVersion) return null;
     const ctx = context(state);
+    const open = await tx.countQuarantine('open');
     let cursor = state.cursor;
     let pulled = 0;
     let quarantined = 0;
     for (const p of pages) {
       if (p.head <= cursor) continue;
       if (p.from !== cursor) break; // a gap: a pull fills it
-      const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage, true);
+      const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage, { nothingCaptured: true, noneOpen: open + quarantined === 0 });
       if (!r.applied) throw new OutpostError('BAD_REQUEST', 'a poked page touches a row edited here and not pushed yet: a full sync follows');
       cursor = p.head;
       pulled += p.changes.length;
       quarantined += r.quarantined;
     }
-    const openQuarantine = pulled > 0 ? await tx.countQuarantine('open') : 0;
-    return { ctx, cursor, pulled, quarantined, openQuarantine };
+    // What was open before, and what these pages added (every change quarantined here is open).
+    return { ctx, cursor, pulled, quarantined, openQuarantine: pulled > 0 ? open + quarantined : 0 };
   }, { refetchable: true });
 }

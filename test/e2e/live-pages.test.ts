@@ -167,3 +167,32 @@ test('live pages: only sockets opened with ?pages=1 get pages; an ack past the l
   const [code] = (await once(withPages, 'close')) as [number];
   assert.equal(code, LIVE_CLOSE.badMessage);
 });
+
+test('live pages: a change the lab\'s database refuses is quarantined there, later pages of that row wait behind it, and all of it applies once the lab makes room, as with pulls', async (t) => {
+  const { hub, a, b, pullsOf } = await setup(t);
+  b.app.exec('CREATE UNIQUE INDEX items_serial ON items (serial_number)');
+  b.app.exec(`INSERT INTO items (id, lab_id, name, quantity, serial_number) VALUES ('${id(1)}', 'lab-b', 'own of b', 1, 'S-1')`);
+  await b.agent.sync();
+  await connected(t, b);
+  const pulls = await pullsOf(b);
+  const open = (): number => queryAll(b.path, "SELECT 1 FROM _outpost_quarantine WHERE status = 'open'").length;
+  // Lab a's item takes the same serial: the hub has no such index, lab b's database refuses it.
+  a.app.exec(`INSERT INTO items (id, lab_id, name, quantity, serial_number) VALUES ('${id(2)}', 'lab-a', 'of a', 2, 'S-1')`);
+  await a.agent.sync();
+  await until(() => open() === 1, 3000, 'the refused insert quarantined on lab b');
+  // A later edit of that row waits behind it instead of being applied on its own.
+  a.app.exec(`UPDATE items SET name = 'of a, renamed' WHERE id = '${id(2)}'`);
+  await a.agent.sync();
+  await until(() => open() === 2, 3000, 'the edit quarantined behind the insert');
+  assert.equal(has(b, 2), false);
+  assert.equal(await pullsOf(b), pulls, 'both came as pages');
+  // Lab b makes room. As after a pull that brought something, the next page retries the quarantined changes, in order.
+  b.app.exec(`UPDATE items SET serial_number = 'S-1b' WHERE id = '${id(1)}'`);
+  await b.agent.sync();
+  a.app.exec(item(3));
+  await a.agent.sync();
+  await until(() => open() === 0 && has(b, 3), 3000, 'the quarantine cleared');
+  assert.equal(queryAll<{ name: string }>(b.path, 'SELECT name FROM items WHERE id = ?', id(2))[0]?.name, 'of a, renamed');
+  await a.agent.sync();
+  assert.deepEqual(rowsOf(b.path, 'items'), rowsOf(hub.dbPath, 'items'));
+});
