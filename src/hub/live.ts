@@ -31,6 +31,8 @@ export interface LiveMetrics {
   pokes: { inc(v?: number): void };
   /** pokes that carried the commit's changes (a page) */
   pages?: { inc(v?: number): void };
+  /** the changes those pages carried (counted with the changes pulls send) */
+  pagedChanges?: { inc(v?: number): void };
 }
 
 export interface LiveHubOptions {
@@ -164,6 +166,7 @@ export class LiveHub {
     };
     let sent = 0;
     let pages = 0;
+    let changes = 0;
     for (const node of this.pokeTargets(notice)) {
       let page: Change[] | null | undefined;
       for (const c of this.#byNode.get(node.id) ?? []) {
@@ -174,11 +177,12 @@ export class LiveHub {
         }
         c.socket.send(msg);
         sent++;
-        if (msg !== plain) pages++;
+        if (msg !== plain) (pages++, (changes += page!.length));
       }
     }
     if (sent) this.#o.metrics?.pokes.inc(sent);
     if (pages) this.#o.metrics?.pages?.inc(pages);
+    if (changes) this.#o.metrics?.pagedChanges?.inc(changes);
     return sent;
   }
 

@@ -7,7 +7,7 @@ export class HubMetrics {
   readonly pushedChanges = new Counter({ name: 'outpost_pushed_changes_total', help: 'Changes received in push pages (retries of committed groups not counted)', registers: [this.registry] });
   readonly appliedChanges = new Counter({ name: 'outpost_applied_changes_total', help: 'Pushed changes that won and entered the change log', registers: [this.registry] });
   readonly conflicts = new Counter({ name: 'outpost_conflicts_total', help: 'Conflicts recorded while applying pushes', registers: [this.registry] });
-  readonly pulledChanges = new Counter({ name: 'outpost_pulled_changes_total', help: 'Changes sent to nodes by pulls', registers: [this.registry] });
+  readonly pulledChanges = new Counter({ name: 'outpost_pulled_changes_total', help: 'Changes sent to nodes by pulls and by pages in live pokes', registers: [this.registry] });
   readonly snapshotRows = new Counter({ name: 'outpost_snapshot_rows_total', help: 'Rows sent in snapshots', registers: [this.registry] });
   readonly purged = new Counter({ name: 'outpost_purged_total', help: 'Rows removed by purges of this hub process: change-log entries, delete markers, staged push pages', labelNames: ['what'] as const, registers: [this.registry] });
   readonly duration = new Histogram({ name: 'outpost_request_duration_seconds', help: 'Protocol request duration', labelNames: ['route'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });

@@ -137,7 +137,7 @@ export async function buildServer(hub: Hub, opts: ServerOptions = {}): Promise<F
   // GET /v1/live: nodes' WebSockets, poked after commits (issue 8).
   const log = opts.logger || undefined;
   const fanout = opts.fanout ?? (await openFanout(hub.config.fanout, log));
-  const live = await registerLive(app, hub, { ...hub.config.live, ...opts.live, auth, fanout, metrics: { nodes: metrics.liveNodes, pokes: metrics.pokes, pages: metrics.pokePages }, log });
+  const live = await registerLive(app, hub, { ...hub.config.live, ...opts.live, auth, fanout, metrics: { nodes: metrics.liveNodes, pokes: metrics.pokes, pages: metrics.pokePages, pagedChanges: metrics.pulledChanges }, log });
   app.decorate('live', live);
   registerNodeRoutes(app, hub, admin, live, now);
 

@@ -52,7 +52,7 @@ async function pulledSeq(hub: RunningHub, lab: TestNode): Promise<number> {
 test('live pages: another lab\'s push reaches a live lab in its poke, applied without a pull, and the lab\'s ack moves its position at the hub', async (t) => {
   const { hub, a, b, pullsOf } = await setup(t);
   await connected(t, b);
-  const [pulls, pages] = [await pullsOf(b), await metric(hub, 'outpost_live_poke_pages_total')];
+  const [pulls, pages, sent] = [await pullsOf(b), await metric(hub, 'outpost_live_poke_pages_total'), await metric(hub, 'outpost_pulled_changes_total')];
 
   a.app.exec(item(1));
   a.app.exec(`UPDATE items SET quantity = 7 WHERE id = '${id(1)}'`);
@@ -61,6 +61,7 @@ test('live pages: another lab\'s push reaches a live lab in its poke, applied wi
   assert.deepEqual(rowsOf(b.path, 'items'), rowsOf(hub.dbPath, 'items'));
   assert.equal(await pullsOf(b), pulls, 'lab b did not pull');
   assert.equal(await metric(hub, 'outpost_live_poke_pages_total'), pages + 1, 'one poke with a page');
+  assert.equal(await metric(hub, 'outpost_pulled_changes_total'), sent + 1, 'its change counted with the changes pulls send (lab a pulled none)');
   const head = queryAll<{ m: number }>(hub.dbPath, 'SELECT MAX(seq) AS m FROM _outpost_log')[0]!.m;
   assert.equal((await b.db.read(readNodeState)).cursor, head, 'lab b\'s cursor is the hub\'s head');
   await until(async () => (await pulledSeq(hub, b)) === head, 2000, 'the hub has lab b\'s ack');
