@@ -24,7 +24,7 @@ export interface CommitNotice {
   entries: LoggedEntryRef[] | null;
   /**
    * The log entries the commit appended, read back as a pull reads them, in
-   * log order; `from`: the log's head before the commit. Present only when
+   * log order; `from`: the log's head before the commit's first append. Present only when
    * asked for (live nodes that take pages are connected) and the commit
    * appended at most PAGE_MAX_ENTRIES; the entries are then exactly the log
    * after `from` up to `head`, since write transactions commit one at a time.
@@ -66,8 +66,10 @@ export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void
     const result = await db.write(async (tx) => {
       logged = []; // a transaction retried by the adapter starts again
       page = undefined;
-      const from = wantPages() ? await tx.maxLogSeq() : null;
-      const r = await fn(recordingTx(tx, logged));
+      // The log's head before this transaction's first append (only a transaction that appends asks).
+      let from: number | null = null;
+      const beforeAppend = wantPages() ? async (): Promise<void> => void (from ??= await tx.maxLogSeq()) : null;
+      const r = await fn(recordingTx(tx, logged, beforeAppend));
       if (logged.length) head = await tx.maxLogSeq();
       if (from !== null && logged.length && logged.length <= PAGE_MAX_ENTRIES) page = await readPage(tx, from, head, logged);
       return r;
@@ -98,18 +100,20 @@ async function readPage(tx: Tx, from: number, head: number, logged: readonly Log
   return { from, entries };
 }
 
-/** `tx` with its log appends recorded into `logged`. */
-function recordingTx(tx: Tx, logged: Logged[]): Tx {
+/** `tx` with its log appends recorded into `logged` (`beforeAppend` awaited before each). */
+function recordingTx(tx: Tx, logged: Logged[], beforeAppend: (() => Promise<void>) | null): Tx {
   return new Proxy(tx, {
     get(target, prop) {
       if (prop === 'appendLog') {
-        return (change: Change, origin: string | null, scope?: ScopeMark) => {
+        return async (change: Change, origin: string | null, scope?: ScopeMark) => {
+          await beforeAppend?.();
           logged.push(scope ? { change, origin, scope } : { change, origin });
           return target.appendLog(change, origin, scope);
         };
       }
       if (prop === 'appendLogs') {
-        return (entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]) => {
+        return async (entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]) => {
+          await beforeAppend?.();
           for (const e of entries) logged.push(e);
           return target.appendLogs(entries);
         };
