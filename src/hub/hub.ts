@@ -446,7 +446,7 @@ export class Hub {
 
   /**
    * Whether commit notices should carry their entries (`CommitNotice.page`,
-   * at the cost of two small queries per write): the live server says yes
+   * at the cost of two small queries per write that appends to the log): the live server says yes
    * while nodes that take pages are connected.
    */
   set wantPages(fn: () => boolean) {
