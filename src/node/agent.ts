@@ -14,7 +14,6 @@ import { CLOCK_OK, clockAheadDetails, rebaseClock, recordSkew } from './clock-re
 import type { LiveStatus } from './live-client.ts';
 import { SyncActivity, recordHubView } from './sync-status.ts';
 
-export type { PokedPage } from './pull.ts';
 
 /** The short way of a poke's sync cannot go on (a local edit must be pushed first): a full sync instead. */
 class NeedFullSync extends Error {}

@@ -1,5 +1,6 @@
 import { OutpostError } from '../protocol/index.ts';
-import type { NodeAgent, PokedPage, SyncSummary } from './agent.ts';
+import type { NodeAgent, SyncSummary } from './agent.ts';
+import type { PokedPage } from './pull.ts';
 import { LiveClient, type LiveStatus } from './live-client.ts';
 import { FATAL_CODES, backoffDelay, sleep } from './run-loop.ts';
 import { readNodeState } from './node-state.ts';

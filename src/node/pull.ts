@@ -1,5 +1,5 @@
 import { lockChangedRows, readPending, receiveStamps, rowKey, stampCaptured } from '../engine/index.ts';
-import { OutpostError, type Change, type PullResponse } from '../protocol/index.ts';
+import type { Change, LivePage, PullResponse } from '../protocol/index.ts';
 import type { NodeContext } from './node-context.ts';
 import { readNodeState, writeNodeState, type NodeState } from './node-state.ts';
 import type { Adapter, Tx } from '../adapters/adapter.ts';
@@ -56,12 +56,12 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
 type Page = { changes: Change[]; cursor: number; clock: string };
 
 /**
- * Apply one page of the hub's log and move the cursor to `page.cursor`, in
- * one transaction; false (nothing written but the clock) when the page
- * touches a row with a local edit not pushed yet and `mayHold` allows
- * holding it back. Used by pulls and by pages carried in live pokes.
+ * Apply one pulled page of the hub's log and move the cursor to
+ * `page.cursor`, in one transaction; false (nothing written but the clock)
+ * when the page touches a row with a local edit not pushed yet and `mayHold`
+ * allows holding it back. (Pages carried in live pokes: `applyPokedPages`.)
  */
-export async function applyPage(ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
+async function applyPage(ctx: NodeContext, page: Page, mayHold: boolean, withPage: Partial<NodeState> = {}): Promise<{ applied: boolean; quarantined: number }> {
   let r = { applied: false, quarantined: 0, stamped: 0 };
   await ctx.db.write(async (tx) => {
     r = await applyPageIn(tx, ctx, page, mayHold, withPage);
@@ -106,15 +106,18 @@ async function applyPageIn(tx: Tx, ctx: NodeContext, page: Page, mayHold: boolea
 }
 
 /** A page a live poke carried: the hub's log after `from` up to `head`, as this node would pull it. */
-export type PokedPage = { from: number; head: number; changes: Change[]; clock: string };
+export type PokedPage = LivePage & { head: number };
+
+/** A poked page touches a row edited here and not pushed yet: its transaction is rolled back, and a full sync pushes first. */
+class PageHeldBack extends Error {}
 
 /**
  * The pages live pokes carried, in one transaction that first checks the
  * node may take a poke's short way (nothing captured, snapshot done, schema
  * known; the write lock holds app writes off meanwhile), then applies those
  * that continue its cursor, in order, and counts its open quarantine. Null
- * where the node may not; a page held back for a local edit throws (the
- * transaction is rolled back, and a full sync follows).
+ * where the node may not; a page held back for a local edit throws
+ * PageHeldBack (the transaction is rolled back, and a full sync follows).
  */
 export async function applyPokedPages(db: Adapter, context: (state: NodeState) => NodeContext, pages: readonly PokedPage[], withPage: Partial<NodeState>): Promise<{ ctx: NodeContext; cursor: number; pulled: number; quarantined: number; openQuarantine: number } | null> {
   return db.write(async (tx) => {
@@ -129,7 +132,7 @@ export async function applyPokedPages(db: Adapter, context: (state: NodeState) =
       if (p.head <= cursor) continue;
       if (p.from !== cursor) break; // a gap: a pull fills it
       const r = await applyPageIn(tx, ctx, { changes: p.changes, cursor: p.head, clock: p.clock }, true, withPage, { nothingCaptured: true, noneOpen: open + quarantined === 0 });
-      if (!r.applied) throw new OutpostError('BAD_REQUEST', 'a poked page touches a row edited here and not pushed yet: a full sync follows');
+      if (!r.applied) throw new PageHeldBack('a poked page touches a row edited here and not pushed yet: a full sync follows');
       cursor = p.head;
       pulled += p.changes.length;
       quarantined += r.quarantined;
