@@ -20,6 +20,7 @@ import { appendScoped, checkScopeGeneration, everScoped, indexScopes, nodeAttrs,
 import { projectForNode, projectionsFor } from './scope-pull.ts';
 import { checkWriteScope, type ScopeRefusal } from './scope-write.ts';
 import { noticingAdapter, type CommitNotice } from './commit-notice.ts';
+import { decodeStagedPages, encodeStagedPage } from './staged-page.ts';
 
 export interface HubOptions {
   /** the hub's wall clock (tests inject skew) */
@@ -225,6 +226,8 @@ export class Hub {
     for (const c of req.changes) validatePushedChange(c, this.catalogue.byName);
     // Before anything is written: a stamp far ahead would win every later conflict.
     this.#checkAhead(pushStamps(req), 'push');
+    // A page that only waits for the rest of its group is compressed before the write lock is taken.
+    const stagedBody = req.pages > 1 && req.page < req.pages - 1 ? await encodeStagedPage(req.changes) : null;
     return this.db.write(async (tx) => {
       const current = await this.#node(tx, node.id);
       const reply = (extra: Partial<PushResponse>): PushResponse => ({ ack: current.ackedSeq, duplicate: false, staged: false, applied: 0, conflicts: 0, clock: this.clock.last, ...extra });
@@ -237,10 +240,10 @@ export class Hub {
           throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged} of this group, got ${req.page}; start the group again`, { expected: staged });
         }
         if (req.page < req.pages - 1) {
-          await tx.putStaged(node.id, req.from, req.to, req.page, JSON.stringify(req.changes));
+          await tx.putStaged(node.id, req.from, req.to, req.page, stagedBody!);
           return reply({ staged: true });
         }
-        changes = [...(await tx.getStaged(node.id, req.from, req.to)).flatMap((b) => JSON.parse(b) as Change[]), ...req.changes];
+        changes = [...(await decodeStagedPages(await tx.getStaged(node.id, req.from, req.to))), ...req.changes];
         await tx.clearStaged(node.id);
       }
       // A website write to these rows has committed (and is sequenced next)
