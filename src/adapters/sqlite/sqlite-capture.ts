@@ -6,7 +6,7 @@ const NOW_MS = `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`;
 const NOT_APPLYING = `NOT EXISTS (SELECT 1 FROM _outpost_applying)`;
 
 export function triggerNames(table: string): string[] {
-  return ['ai', 'au', 'ad', 'bi', 'bu', 'bd'].map((k) => `_outpost_${table}_${k}`);
+  return ['ai', 'au', 'ak', 'ad', 'bi', 'bu', 'bd'].map((k) => `_outpost_${table}_${k}`);
 }
 
 /**
@@ -51,11 +51,13 @@ export function captureTriggersSql(t: TableSchema): string[] {
   return [
     `CREATE TRIGGER ${q(`_outpost_${t.name}_ai`)} AFTER INSERT ON ${q(t.name)} WHEN ${NOT_APPLYING}
 BEGIN ${ins} VALUES (${name}, ${pk('NEW')}, 'I', ${inserted}, ${NOW_MS}); END`,
-    `CREATE TRIGGER ${q(`_outpost_${t.name}_au`)} AFTER UPDATE ON ${q(t.name)} WHEN ${NOT_APPLYING}
+    // An update that keeps the key (one statement), and one that changes it (a delete and an insert): split by their WHEN, so each runs only its own.
+    `CREATE TRIGGER ${q(`_outpost_${t.name}_au`)} AFTER UPDATE ON ${q(t.name)} WHEN ${NOT_APPLYING} AND NOT (${keyChanged})
+BEGIN ${ins} SELECT ${name}, ${pk('NEW')}, 'U', c, ${NOW_MS} FROM (SELECT ${changedList} AS c) WHERE c <> ''; END`,
+    `CREATE TRIGGER ${q(`_outpost_${t.name}_ak`)} AFTER UPDATE ON ${q(t.name)} WHEN ${NOT_APPLYING} AND (${keyChanged})
 BEGIN
-  ${ins} SELECT ${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS} WHERE ${keyChanged};
-  ${ins} SELECT ${name}, ${pk('NEW')}, 'I', ${inserted}, ${NOW_MS} WHERE ${keyChanged};
-  ${ins} SELECT ${name}, ${pk('NEW')}, 'U', c, ${NOW_MS} FROM (SELECT ${changedList} AS c) WHERE NOT (${keyChanged}) AND c <> '';
+  ${ins} VALUES (${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS});
+  ${ins} VALUES (${name}, ${pk('NEW')}, 'I', ${inserted}, ${NOW_MS});
 END`,
     `CREATE TRIGGER ${q(`_outpost_${t.name}_ad`)} AFTER DELETE ON ${q(t.name)} WHEN ${NOT_APPLYING}
 BEGIN ${ins} VALUES (${name}, ${pk('OLD')}, 'D', NULL, ${NOW_MS}); END`,

@@ -7,7 +7,14 @@ import { kindOf } from './sqlite-introspect.ts';
 const COMMON = [
   `CREATE TABLE IF NOT EXISTS _outpost_state (k TEXT PRIMARY KEY, v TEXT)`,
   `CREATE TABLE IF NOT EXISTS _outpost_applying (x INTEGER)`,
-  `CREATE TABLE IF NOT EXISTS _outpost_capture (id INTEGER PRIMARY KEY AUTOINCREMENT, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, cols TEXT, ts INTEGER NOT NULL, hlc TEXT, seq INTEGER UNIQUE)`,
+  // Every app write inserts a row here, so it carries no index the insert must update: ids are rowids
+  // (no AUTOINCREMENT, whose sqlite_sequence row is written on every insert; an id is used again only
+  // once every row above it is gone, which keeps the order of rows still there), and seq is unique among
+  // stamped rows only (a partial index, which unstamped rows do not enter). A database made before
+  // 2026-12 keeps its AUTOINCREMENT and inline UNIQUE (and gets the index too): it works the same, a
+  // little slower. Bench: the app's INSERT/UPDATE/DELETE with triggers 1.42x -> 1.26x of no triggers.
+  `CREATE TABLE IF NOT EXISTS _outpost_capture (id INTEGER PRIMARY KEY, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, cols TEXT, ts INTEGER NOT NULL, hlc TEXT, seq INTEGER)`,
+  `CREATE UNIQUE INDEX IF NOT EXISTS _outpost_capture_seq ON _outpost_capture (seq) WHERE seq IS NOT NULL`,
   `CREATE TABLE IF NOT EXISTS _outpost_rows (tbl TEXT NOT NULL, pk TEXT NOT NULL, ex INTEGER NOT NULL, hlc TEXT NOT NULL, col_hlc TEXT, PRIMARY KEY (tbl, pk)) WITHOUT ROWID`,
   // Changes that could not be applied, with their error (hub: from nodes; node: pulled ones, and its own the hub quarantined).
   `CREATE TABLE IF NOT EXISTS _outpost_quarantine (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, origin TEXT NOT NULL, tbl TEXT NOT NULL, pk TEXT NOT NULL, op TEXT NOT NULL, body TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', attempts INTEGER NOT NULL DEFAULT 1, resolved_at INTEGER, resolved_by TEXT, hub_id INTEGER)`,
