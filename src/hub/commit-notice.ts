@@ -38,15 +38,53 @@ export const PAGE_MAX_ENTRIES = 64;
 /** Entries with keys up to this many per commit; beyond, one entry per (table, origin). */
 export const NOTICE_MAX_KEYS = 64;
 
-/** The notice's entries for a commit that appended `logged`, summarised when large. */
-export function noticeEntries(logged: readonly Logged[]): LoggedEntryRef[] {
-  const ref = (e: Logged, pk: boolean): LoggedEntryRef => ({ table: e.change.table, origin: e.origin, ...(pk ? { pk: e.change.pk } : {}), ...(e.scope ? { scope: e.scope } : {}) });
-  if (logged.length <= NOTICE_MAX_KEYS) return logged.map((e) => ref(e, true));
-  // Summarised per table, origin and scope mark (a commit's rows fall in few scopes: a lab's rows, say).
-  const seen = new Map<string, LoggedEntryRef>();
-  for (const e of logged) seen.set(`${e.change.table}\u0000${e.origin ?? ''}\u0000${JSON.stringify(e.scope ?? null)}`, ref(e, false));
-  return [...seen.values()];
+/**
+ * What a write transaction appended to the log, as its notice needs it:
+ * the first NOTICE_MAX_KEYS entries with their keys, and beyond that one
+ * entry per (table, origin, scope mark). It keeps no change's values, so a
+ * commit of any size costs a few small objects (a hub that sequenced
+ * 200,000 existing rows at start-up in one transaction used to hold every
+ * change until the commit: 370 MiB).
+ */
+export class LoggedEntries {
+  #count = 0;
+  #keyed: LoggedEntryRef[] = [];
+  #summary: Map<string, LoggedEntryRef> | null = null;
+  readonly tables = new Set<string>();
+
+  get count(): number {
+    return this.#count;
+  }
+
+  add(e: Logged): void {
+    this.#count++;
+    this.tables.add(e.change.table);
+    if (this.#summary === null && this.#count <= NOTICE_MAX_KEYS) {
+      this.#keyed.push(ref(e, true));
+      return;
+    }
+    if (this.#summary === null) {
+      // Past the keyed entries: they are summarised with the rest.
+      this.#summary = new Map();
+      for (const k of this.#keyed) this.#summarise(k);
+      this.#keyed = [];
+    }
+    this.#summarise(ref(e, false));
+  }
+
+  /** The notice's entries: with keys for a small commit, summarised for a large one. */
+  entries(): LoggedEntryRef[] {
+    return this.#summary ? [...this.#summary.values()] : [...this.#keyed];
+  }
+
+  #summarise(r: LoggedEntryRef): void {
+    const { pk: _, ...summary } = r;
+    // A commit's rows fall in few scopes (a lab's rows, say).
+    this.#summary!.set(`${r.table}\u0000${r.origin ?? ''}\u0000${JSON.stringify(r.scope ?? null)}`, summary);
+  }
 }
+
+const ref = (e: Logged, pk: boolean): LoggedEntryRef => ({ table: e.change.table, origin: e.origin, ...(pk ? { pk: e.change.pk } : {}), ...(e.scope ? { scope: e.scope } : {}) });
 
 type Logged = { change: Pick<Change, 'table' | 'pk'>; origin: string | null; scope?: ScopeMark };
 
@@ -60,23 +98,23 @@ type Logged = { change: Pick<Change, 'table' | 'pk'>; origin: string | null; sco
  */
 export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void, wantPages: () => boolean = () => false): Adapter {
   const write: Adapter['write'] = async (fn, opts) => {
-    let logged: Logged[] = [];
+    let logged = new LoggedEntries();
     let head = 0;
     let page: CommitNotice['page'];
     const result = await db.write(async (tx) => {
-      logged = []; // a transaction retried by the adapter starts again
+      logged = new LoggedEntries(); // a transaction retried by the adapter starts again
       page = undefined;
       // The log's head before this transaction's first append (only a transaction that appends asks).
       let from: number | null = null;
       const beforeAppend = wantPages() ? async (): Promise<void> => void (from ??= await tx.maxLogSeq()) : null;
       const r = await fn(recordingTx(tx, logged, beforeAppend));
-      if (logged.length) head = await tx.maxLogSeq();
-      if (from !== null && logged.length && logged.length <= PAGE_MAX_ENTRIES) page = await readPage(tx, from, head, logged);
+      if (logged.count) head = await tx.maxLogSeq();
+      if (from !== null && logged.count && logged.count <= PAGE_MAX_ENTRIES) page = await readPage(tx, from, head, logged);
       return r;
     }, opts);
-    if (logged.length) {
+    if (logged.count) {
       try {
-        onCommit({ head, entries: noticeEntries(logged), ...(page ? { page } : {}) });
+        onCommit({ head, entries: logged.entries(), ...(page ? { page } : {}) });
       } catch {
         // A listener's failure (a poke) never fails a write that has committed.
       }
@@ -93,28 +131,27 @@ export function noticingAdapter(db: Adapter, onCommit: (n: CommitNotice) => void
 }
 
 /** The entries this transaction appended, as a pull reads them; undefined if the log after `from` is not exactly them. */
-async function readPage(tx: Tx, from: number, head: number, logged: readonly Logged[]): Promise<CommitNotice['page']> {
-  const tables = [...new Set(logged.map((e) => e.change.table))];
-  const { entries } = await tx.readLog({ after: from, limit: logged.length + 1, excludeOrigin: null, tables });
-  if (entries.length !== logged.length || entries[entries.length - 1]!.seq !== head) return undefined;
+async function readPage(tx: Tx, from: number, head: number, logged: LoggedEntries): Promise<CommitNotice['page']> {
+  const { entries } = await tx.readLog({ after: from, limit: logged.count + 1, excludeOrigin: null, tables: [...logged.tables] });
+  if (entries.length !== logged.count || entries[entries.length - 1]!.seq !== head) return undefined;
   return { from, entries };
 }
 
 /** `tx` with its log appends recorded into `logged` (`beforeAppend` awaited before each). */
-function recordingTx(tx: Tx, logged: Logged[], beforeAppend: (() => Promise<void>) | null): Tx {
+function recordingTx(tx: Tx, logged: LoggedEntries, beforeAppend: (() => Promise<void>) | null): Tx {
   return new Proxy(tx, {
     get(target, prop) {
       if (prop === 'appendLog') {
         return async (change: Change, origin: string | null, scope?: ScopeMark) => {
           await beforeAppend?.();
-          logged.push(scope ? { change, origin, scope } : { change, origin });
+          logged.add(scope ? { change, origin, scope } : { change, origin });
           return target.appendLog(change, origin, scope);
         };
       }
       if (prop === 'appendLogs') {
         return async (entries: readonly { change: Change; origin: string | null; scope?: ScopeMark }[]) => {
           await beforeAppend?.();
-          for (const e of entries) logged.push(e);
+          for (const e of entries) logged.add(e);
           return target.appendLogs(entries);
         };
       }

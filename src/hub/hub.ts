@@ -539,7 +539,12 @@ export class Hub {
     await stampCaptured(tx, this.clock, this.catalogue.byName, 0, async (page) => {
       // The current values of the page's rows, one read per table (a deleted row needs none).
       const keys = new Map<TableSchema, WireValue[][]>();
-      for (const s of page) if (s.row.op !== 'D') keys.set(s.table, [...(keys.get(s.table) ?? []), s.pk]);
+      for (const s of page) {
+        if (s.row.op === 'D') continue;
+        const pks = keys.get(s.table);
+        if (pks) pks.push(s.pk);
+        else keys.set(s.table, [s.pk]);
+      }
       const current = new Map<string, Map<string, RowValues>>();
       for (const [table, pks] of keys) current.set(table.name, await tx.getRows(table, pks));
       const log: Change[] = [];
