@@ -54,11 +54,12 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
     if (page.length === 0 && !(last && waiting.length)) return;
     let batch = page;
     page = [];
+    let stamped = 0;
     await ctx.db.write(async (tx) => {
       // An app write to these rows has committed (and is stamped next, so it
       // merges with the snapshot's row by stamps) or waits for this page.
       await lockChangedRows(tx, ctx.catalogue, batch);
-      await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+      stamped = await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
       receiveStamps(ctx.clock, batch);
       if (!ctx.db.caps.foreignKeyChecksOff) {
         const ordered = await parentsBeforeChildren(tx, ctx.catalogue, [...waiting, ...batch]);
@@ -76,7 +77,15 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
         await applyPulled(tx, ctx.catalogue, batch, () => false, Date.now(), pending.deltas);
       }
       await writeNodeState(tx, { snapshot: o.state, clock: ctx.clock.last });
-    }, { checkForeignKeys: false }); // the snapshot is consistent as a whole, not page by page
+      // The snapshot is consistent as a whole, not page by page. A page can be
+      // fetched again, so its commit skips the fsync, as a pulled page's does
+      // (WriteOptions.refetchable): a power cut undoes it together with the
+      // pages after it, the snapshot state stays 'partial' and it is taken
+      // again; the durable commit that ends the snapshot (agent.ts) makes
+      // every page durable. Stamps of local edits cannot be fetched again: a
+      // page that stamped some is followed by a durable commit.
+    }, { checkForeignKeys: false, refetchable: true });
+    if (stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
     ctx.progress?.('snapshot', rows);
   };
   // Synchronous for a row that only joins the page: a promise per row costs more than the rest of its handling here.
