@@ -35,6 +35,11 @@ export async function pullAll(ctx: NodeContext, cursor: number, pushFirst: () =>
     if (page.more && page.cursor < Math.min(target, page.head)) {
       next = ctx.client.pull(page.cursor, ctx.pageSize);
       next.catch(() => {}); // awaited (and its failure thrown) on the next turn, or dropped
+      // Let the request go out before the apply: SQLite's calls are
+      // synchronous, so until the apply ends the event loop would not turn
+      // and the hub would not even see it (each page then waited a whole
+      // round trip after its apply; 50k-row pull from MariaDB 2.34 -> 1.97 s).
+      await new Promise((resolve) => setImmediate(resolve));
     }
     const { applied, quarantined: q } = await applyPage(ctx, page, holds < MAX_HOLDS, withPage);
     quarantined += q;
