@@ -83,7 +83,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
   const quarantined: NonNullable<PushResponse['quarantined']> = [];
   for (let page = 0; page < pages.length; page++) {
     const { changes, json } = pages[page]!;
-    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes }, json);
+    const res = await ctx.client.push({ from: acked, to: group.to, page, pages: pages.length, cursor: group.cursor, clock: ctx.clock.last, changes }, json, group.changes.length);
     ctx.clock.receive(res.clock);
     sent += changes.length;
     ctx.progress?.('push', sent, group.changes.length);
