@@ -24,8 +24,10 @@ import { cleanUpOnSignals } from './scope.ts';
 import { medians } from './stats.ts';
 
 const GROUPS: FigureGroup[] = [
-  // one pair of nodes for both: each run pushes and pulls N rows, then the smaller N the comparisons use
-  pairGroup('throughput', [pushPull, versus]),
+  // Each run on a fresh hub database and fresh nodes, as every baseline writes into a fresh database:
+  // first the smaller N the comparisons use (into the empty hub, as the naive loop into an empty
+  // database), then N rows pushed and pulled.
+  pairGroup('throughput', [versus, pushPull], { freshPerRun: true }),
   snapshot,
   pairGroup('bytes', [wire], { proxy: true }),
   capture,

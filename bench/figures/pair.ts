@@ -6,7 +6,7 @@
  */
 import { startCluster, type Cluster, type Node } from '../cluster.ts';
 import { countingProxy, type CountingProxy } from '../proxy.ts';
-import { withScope } from '../scope.ts';
+import { withScope, type Scope } from '../scope.ts';
 import type { Sample } from '../stats.ts';
 import type { FigureContext, FigureGroup, FigureRow } from './figure.ts';
 
@@ -28,8 +28,13 @@ export interface PairFigure {
   notes?(ctx: FigureContext): string[];
 }
 
-/** A group of pair figures on one hub and pair, each measured once per run (one progress step each). */
-export function pairGroup(name: string, figures: PairFigure[], opts: { proxy?: boolean } = {}): FigureGroup {
+/**
+ * A group of pair figures on one hub and pair, each measured once per run
+ * (one progress step each). `freshPerRun`: every run gets a hub with a fresh
+ * database and two fresh nodes, so that each run starts from the state its
+ * baselines start from (a fresh database); otherwise the runs share them.
+ */
+export function pairGroup(name: string, figures: PairFigure[], opts: { proxy?: boolean; freshPerRun?: boolean } = {}): FigureGroup {
   const wanted = (wants: (figure: string) => boolean): PairFigure[] => figures.filter((f) => f.names.some(wants));
   // asking for a pair figure by its first name asks for every figure it reports
   const contextOf = (ctx: FigureContext, f: PairFigure): FigureContext => ({ ...ctx, wants: (figure) => ctx.wants(figure) || ctx.wants(f.names[0]!) });
@@ -42,19 +47,27 @@ export function pairGroup(name: string, figures: PairFigure[], opts: { proxy?: b
 
     measure: (ctx) =>
       withScope(async (scope) => {
-        const cluster = await startCluster(scope, ctx.hub);
-        const proxy = opts.proxy ? await countingProxy(cluster.hub.url) : undefined;
-        if (proxy) scope.defer(() => proxy.close());
-        const hubUrl = proxy?.url;
-        const [pusher, puller] = await Promise.all([cluster.join('pusher', { hubUrl }), cluster.join('puller', { hubUrl })]);
-        const samples: Sample[] = [];
-        for (let run = 0; run < ctx.repeat; run++) {
+        const startPair = async (scope: Scope): Promise<Pair> => {
+          const cluster = await startCluster(scope, ctx.hub);
+          const proxy = opts.proxy ? await countingProxy(cluster.hub.url) : undefined;
+          if (proxy) scope.defer(() => proxy.close());
+          const hubUrl = proxy?.url;
+          const [pusher, puller] = await Promise.all([cluster.join('pusher', { hubUrl }), cluster.join('puller', { hubUrl })]);
+          return { cluster, pusher, puller, ...(proxy ? { proxy } : {}) };
+        };
+        const measureRun = async (pair: Pair, run: number): Promise<Sample> => {
           const sample: Sample = {};
           for (const f of wanted(ctx.wants)) {
             ctx.progress.step(`${f.label(ctx)} · run ${run + 1}/${ctx.repeat}`);
-            for (const [k, v] of Object.entries(await f.measure(contextOf(ctx, f), { cluster, pusher, puller, proxy }, run))) sample[`${f.names[0]}.${k}`] = v;
+            for (const [k, v] of Object.entries(await f.measure(contextOf(ctx, f), pair, run))) sample[`${f.names[0]}.${k}`] = v;
           }
-          samples.push(sample);
+          return sample;
+        };
+        const shared = opts.freshPerRun ? null : await startPair(scope);
+        const samples: Sample[] = [];
+        for (let run = 0; run < ctx.repeat; run++) {
+          // A fresh pair's databases are dropped as soon as its run is measured.
+          samples.push(shared ? await measureRun(shared, run) : await withScope(async (own) => measureRun(await startPair(own), run)));
         }
         return samples;
       }),

@@ -45,7 +45,7 @@ export const pushPull: PairFigure = {
   },
 
   notes: (ctx) => [
-    `Push and pull: each run inserts ${count(ctx.sizes.rows)} new rows on the same two nodes (so the hub's table grows from run to run). ` +
+    `Push and pull: each run starts a hub on a fresh database and joins two fresh nodes (as each baseline writes into a fresh database); the app inserts ${count(ctx.sizes.rows)} rows on one, which pushes them, and the other pulls them, after the comparisons' ${count(ctx.sizes.smallRows)} rows of the same run. ` +
       "Baselines: raw 1,000-row upserts, each committed on its own, into a fresh database of the OIMS schema on the hub's server; then a streaming SELECT from it in key order " +
       '(mysql2 `.stream()`, or a PostgreSQL cursor fetching 1,000 rows at a time) into a fresh SQLite file with 1,000-row upserts, with the WAL and synchronous=FULL settings of Outpost\'s SQLite adapter.',
   ],

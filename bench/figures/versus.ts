@@ -62,7 +62,7 @@ export const versus: PairFigure = {
   },
 
   notes: (ctx) => [
-    `Versus naive and PouchDB: ${count(ctx.sizes.smallRows)} rows (a smaller N), with Outpost's push and pull of the same rows measured in the same runs, on the nodes of the push and pull figures. ` +
+    `Versus naive and PouchDB: ${count(ctx.sizes.smallRows)} rows (a smaller N), with Outpost's push and pull of the same rows measured in the same runs, on the nodes of the push and pull figures, first in each run (into the run's fresh hub database, as the naive loop writes into a fresh database). ` +
       "The naive loop selects each row on the source and upserts it on the other side, one round trip and one commit each: node file → a fresh database of the hub's schema, hub database → a fresh SQLite file. " +
       "PouchDB (bench/peers/pouchdb.ts: PouchDB replicating to and from an express-pouchdb server on 127.0.0.1) is measured once per run on the same rows and shown in both hubs' tables.",
   ],
