@@ -55,6 +55,14 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
     let batch = page;
     page = [];
     let stamped = 0;
+    // The snapshot is consistent as a whole, not page by page (foreign keys
+    // unchecked). A page can be fetched again, so its commit skips the fsync,
+    // as a pulled page's does (WriteOptions.refetchable): a power cut undoes
+    // it together with the pages after it, the snapshot state is left as it
+    // was before them, and the snapshot is taken again; the durable commit
+    // that ends the snapshot (agent.ts) makes every page durable. Stamps of
+    // local edits cannot be fetched again: a page that stamped some is
+    // followed by a durable commit.
     await ctx.db.write(async (tx) => {
       // An app write to these rows has committed (and is stamped next, so it
       // merges with the snapshot's row by stamps) or waits for this page.
@@ -77,13 +85,6 @@ async function streamSnapshot(ctx: NodeContext, o: { clear: boolean; state: 'par
         await applyPulled(tx, ctx.catalogue, batch, () => false, Date.now(), pending.deltas);
       }
       await writeNodeState(tx, { snapshot: o.state, clock: ctx.clock.last });
-      // The snapshot is consistent as a whole, not page by page. A page can be
-      // fetched again, so its commit skips the fsync, as a pulled page's does
-      // (WriteOptions.refetchable): a power cut undoes it together with the
-      // pages after it, the snapshot state stays 'partial' and it is taken
-      // again; the durable commit that ends the snapshot (agent.ts) makes
-      // every page durable. Stamps of local edits cannot be fetched again: a
-      // page that stamped some is followed by a durable commit.
     }, { checkForeignKeys: false, refetchable: true });
     if (stamped > 0) await ctx.db.write((tx) => writeNodeState(tx, { clock: ctx.clock.last }));
     ctx.progress?.('snapshot', rows);
