@@ -7,6 +7,12 @@
 import { startCluster, type Cluster, type Node } from '../cluster.ts';
 import { countingProxy, type CountingProxy } from '../proxy.ts';
 import { withScope, type Scope } from '../scope.ts';
+import { itemRows } from '../data.ts';
+import { pushThenPull } from './sync-rows.ts';
+
+/** Rows of a fresh pair's untimed warm-up sync, from a seed no figure uses. */
+const WARM_UP_ROWS = 1000;
+const WARM_UP_SEED = 99;
 import type { Sample } from '../stats.ts';
 import type { FigureContext, FigureGroup, FigureRow } from './figure.ts';
 
@@ -32,7 +38,8 @@ export interface PairFigure {
  * A group of pair figures on one hub and pair, each measured once per run
  * (one progress step each). `freshPerRun`: every run gets a hub with a fresh
  * database and two fresh nodes, so that each run starts from the state its
- * baselines start from (a fresh database); otherwise the runs share them.
+ * baselines start from (a fresh database), warmed up by an untimed sync of
+ * 1,000 rows; otherwise the runs share them.
  */
 export function pairGroup(name: string, figures: PairFigure[], opts: { proxy?: boolean; freshPerRun?: boolean } = {}): FigureGroup {
   const wanted = (wants: (figure: string) => boolean): PairFigure[] => figures.filter((f) => f.names.some(wants));
@@ -53,6 +60,9 @@ export function pairGroup(name: string, figures: PairFigure[], opts: { proxy?: b
           if (proxy) scope.defer(() => proxy.close());
           const hubUrl = proxy?.url;
           const [pusher, puller] = await Promise.all([cluster.join('pusher', { hubUrl }), cluster.join('puller', { hubUrl })]);
+          // A hub is a long-running server: a fresh one first pushes and pulls a few rows, untimed, so that
+          // no figure pays for compiling its code paths (as bench:live's warm-up commits are not sampled).
+          if (opts.freshPerRun) await pushThenPull(ctx.progress, pusher, puller, [...itemRows(WARM_UP_ROWS, 0, WARM_UP_SEED)]);
           return { cluster, pusher, puller, ...(proxy ? { proxy } : {}) };
         };
         const measureRun = async (pair: Pair, run: number): Promise<Sample> => {
