@@ -8,13 +8,13 @@ import { startCluster, type Cluster, type Node } from '../cluster.ts';
 import { countingProxy, type CountingProxy } from '../proxy.ts';
 import { withScope, type Scope } from '../scope.ts';
 import { itemRows } from '../data.ts';
+import type { Sample } from '../stats.ts';
+import type { FigureContext, FigureGroup, FigureRow } from './figure.ts';
 import { pushThenPull } from './sync-rows.ts';
 
 /** Rows of a fresh pair's untimed warm-up sync, from a seed no figure uses. */
 const WARM_UP_ROWS = 1000;
 const WARM_UP_SEED = 99;
-import type { Sample } from '../stats.ts';
-import type { FigureContext, FigureGroup, FigureRow } from './figure.ts';
 
 export interface Pair {
   cluster: Cluster;

@@ -239,8 +239,9 @@ export class Hub {
         if (staged !== req.page) {
           throw new OutpostError('PUSH_OUT_OF_ORDER', `expected page ${staged} of this group, got ${req.page}; start the group again`, { expected: staged });
         }
-        if (req.page < req.pages - 1) {
-          await tx.putStaged(node.id, req.from, req.to, req.page, stagedBody!);
+        // Not the last page: it waits, staged, for the rest of its group.
+        if (stagedBody !== null) {
+          await tx.putStaged(node.id, req.from, req.to, req.page, stagedBody);
           return reply({ staged: true });
         }
         changes = [...(await decodeStagedPages(await tx.getStaged(node.id, req.from, req.to))), ...req.changes];

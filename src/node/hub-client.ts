@@ -30,7 +30,7 @@ export const TLS_MIN_VERSION = 'TLSv1.2';
  * 200,000-row group took a MariaDB hub with a cold 128 MiB buffer pool over
  * 60 s). 1 ms per change: 200 s more for 200,000 changes.
  */
-export const COMMIT_MS_PER_CHANGE = 1;
+const COMMIT_MS_PER_CHANGE = 1;
 
 /** The node's side of protocol v1 over HTTP: JSON bodies, gzip both ways. */
 export class HubClient {
