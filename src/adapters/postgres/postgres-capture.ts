@@ -1,8 +1,13 @@
 import { counterColumns, type TableSchema } from '../../protocol/index.ts';
 import { outpostName, pgString as s, quotePg as q } from './postgres-quote.ts';
 
-/** Milliseconds since the epoch when the trigger fires (not when the transaction began). */
-export const NOW_MS = `(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+/**
+ * Milliseconds since the epoch when the trigger fires (not when the
+ * transaction began). date_part is double precision (exact to well under a
+ * millisecond at today's epoch); extract returns numeric since PostgreSQL 14,
+ * whose arithmetic cost a capture trigger about 3 µs per row.
+ */
+export const NOW_MS = `(date_part('epoch', clock_timestamp()) * 1000)::bigint`;
 
 /**
  * Echo suppression (HARD-PARTS §1): the agent's write transactions run
@@ -60,10 +65,15 @@ function keyValueJson(v: string, pgType: string | undefined, kind: string | unde
   }
 }
 
-/** The key as a JSON array text in wire form; `row` is NEW., OLD. or '' (a plain SELECT). */
+/**
+ * The key as a JSON array text in wire form; `row` is NEW., OLD. or '' (a
+ * plain SELECT). The text is what `json_build_array(parts)::text` gives
+ * (elements joined by ", "), concatenated directly: building the json value
+ * first cost a capture trigger about 1.5 µs per row.
+ */
 export function keyJsonSql(t: TableSchema, live: LiveTypes, row: 'NEW.' | 'OLD.' | ''): string {
-  const parts = t.primaryKey.map((c) => keyValueJson(`${row}${q(c)}`, live.get(c), t.columns.find((x) => x.name === c)?.kind));
-  return `json_build_array(${parts.join(', ')})::text`;
+  const parts = t.primaryKey.map((c) => `(${keyValueJson(`${row}${q(c)}`, live.get(c), t.columns.find((x) => x.name === c)?.kind)})::text`);
+  return `('[' || ${parts.join(" || ', ' || ")} || ']')`;
 }
 
 /** Column types without an equality operator (json, xml, point…) are compared as text. */
