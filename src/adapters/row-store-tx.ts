@@ -6,7 +6,7 @@ import type { SqlRunner } from './sql-runner.ts';
 import { Savepoints, type SavepointDialect } from './savepoint.ts';
 
 /** A dialect's reads and writes of synced rows and their stamps, inside an open transaction. */
-export type RowStore = Pick<Tx, 'lockRows' | 'getMeta' | 'putMetas' | 'getRows' | 'upsertRows' | 'updateRow' | 'deleteRows' | 'scanRows'>;
+export type RowStore = Pick<Tx, 'rowLocks' | 'lockRows' | 'getMeta' | 'putMetas' | 'getRows' | 'upsertRows' | 'updateRow' | 'deleteRows' | 'scanRows'>;
 
 /** One transaction: the portable bookkeeping over a runner, and a dialect's row store. */
 export class RowStoreTx extends SqlBookkeeping implements Tx {
@@ -21,6 +21,9 @@ export class RowStoreTx extends SqlBookkeeping implements Tx {
   savepoint<T>(fn: () => Promise<T>): Promise<T> {
     if (!this.#savepoints) return Promise.reject(new Error('internal: savepoint outside a write transaction'));
     return this.#savepoints.run(fn);
+  }
+  get rowLocks(): boolean {
+    return this.#rows.rowLocks;
   }
   lockRows(table: TableSchema, pks: readonly WireValue[][]): Promise<void> {
     return this.#rows.lockRows(table, pks);

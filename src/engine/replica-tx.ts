@@ -9,6 +9,8 @@ export type RowValues = Record<string, WireValue>;
  * engine knows no SQL: adapters implement this over their own connection.
  */
 export interface ReplicaTx {
+  /** whether lockRows takes locks: false where writers are serialized anyway (SQLite), so callers need not gather keys for it */
+  readonly rowLocks: boolean;
   /**
    * Lock these rows until the transaction ends (SELECT … FOR UPDATE), so a
    * concurrent application write to them either committed before (and its

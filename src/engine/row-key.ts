@@ -25,6 +25,7 @@ export function receiveStamps(clock: HlcClock, changes: readonly Change[]): void
  * keys in sorted order, so two transactions never wait on each other in a circle.
  */
 export async function lockChangedRows(tx: ReplicaTx, catalogue: ReadonlyMap<string, TableSchema>, changes: readonly Pick<Change, 'table' | 'pk'>[]): Promise<void> {
+  if (!tx.rowLocks) return;
   const byTable = new Map<string, Map<string, WireValue[]>>();
   for (const c of changes) {
     if (!catalogue.has(c.table)) continue;

@@ -64,6 +64,7 @@ export function rowToWire(t: TableSchema, row: Record<string, unknown>): RowValu
 
 /** Reads and writes of synced rows and their stamps, inside an open transaction. */
 export class MysqlRows {
+  readonly rowLocks = true;
   readonly #db: SqlRunner;
   constructor(db: SqlRunner) {
     this.#db = db;

@@ -74,6 +74,7 @@ function keyIn(t: TableSchema, pks: readonly (readonly WireValue[])[], params: u
 
 /** Reads and writes of synced rows and their stamps, inside an open transaction. */
 export class PgRows {
+  readonly rowLocks = true;
   readonly #db: Queryable;
   constructor(db: Queryable) {
     this.#db = db;

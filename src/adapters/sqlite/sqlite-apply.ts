@@ -63,6 +63,7 @@ function runChunked<T>(st: StatementCache, items: readonly T[], sql: (rows: numb
 
 /** Reads and writes of synced rows and their stamps, inside an open transaction (better-sqlite3 is synchronous). */
 export class SqliteRows implements RowStore {
+  readonly rowLocks = false;
   readonly #st: StatementCache;
   constructor(st: StatementCache) {
     this.#st = st;
