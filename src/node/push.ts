@@ -1,5 +1,5 @@
 import { HLC_ZERO, counterColumns, pkKey, type Change, type PushResponse, type WireValue } from '../protocol/index.ts';
-import { coalesceRow, lockChangedRows, readMetas, rowKey, type CapturedOp, type CaptureRow, type RowValues, stampCaptured, WriteBatch } from '../engine/index.ts';
+import { coalesceRow, lockChangedRows, readMetas, rowKey, type CapturedOp, type CaptureRow, type RowMeta, type RowValues, stampCaptured, type StampedRow, WriteBatch } from '../engine/index.ts';
 import type { Tx } from '../adapters/adapter.ts';
 import type { NodeContext } from './node-context.ts';
 import { writeNodeState } from './node-state.ts';
@@ -23,7 +23,16 @@ export interface PushSummary {
  */
 export async function pushPending(ctx: NodeContext, acked: number): Promise<PushSummary> {
   const group = await ctx.db.write(async (tx) => {
-    await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs);
+    // The stamps each row has once stamped here, as written (read again below only for rows stamped before).
+    const stamped = new Map<string, Map<string, RowMeta>>();
+    const keep = async (page: StampedRow[]): Promise<void> => {
+      for (const r of page) {
+        let byKey = stamped.get(r.table.name);
+        if (!byKey) stamped.set(r.table.name, (byKey = new Map()));
+        byKey.set(r.key, r.meta);
+      }
+    };
+    await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs, keep);
     // On a server database the app writes while this runs: lock the rows to
     // be sent, then stamp what committed meanwhile, until no more arrives, so
     // the values read below are exactly the stamped ones (never a later app
@@ -35,7 +44,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       if (fresh.length === 0) break;
       await lockChangedRows(tx, ctx.catalogue, fresh);
       for (const r of fresh) locked.add(rowKey(r.table, r.pk));
-      if ((await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs)) === 0) break;
+      if ((await stampCaptured(tx, ctx.clock, ctx.catalogue, ctx.skewMs, keep)) === 0) break;
       group = await readGroup(tx, acked);
     }
     await writeNodeState(tx, { clock: ctx.clock.last });
@@ -49,7 +58,12 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       e.ops.push(r.deltas ? { op: r.op, cols: r.cols, deltas: r.deltas } : { op: r.op, cols: r.cols });
     }
     const rows = [...byRow.values()].filter((e) => ctx.catalogue.has(e.table)); // others: tables the hub no longer syncs
-    const metas = await readMetas(tx, rows);
+    const metas = await readMetas(tx, rows.filter((e) => !stamped.get(e.table)?.has(pkKey(e.pk))));
+    for (const [name, byKey] of stamped) {
+      let into = metas.get(name);
+      if (!into) metas.set(name, (into = new Map()));
+      for (const [key, meta] of byKey) into.set(key, meta);
+    }
     const current = new Map<string, Map<string, RowValues>>();
     for (const name of metas.keys()) current.set(name, await tx.getRows(ctx.catalogue.get(name)!, rows.filter((e) => e.table === name).map((e) => e.pk)));
     const changes: Change[] = [];
