@@ -58,12 +58,7 @@ export async function pushPending(ctx: NodeContext, acked: number): Promise<Push
       e.ops.push(r.deltas ? { op: r.op, cols: r.cols, deltas: r.deltas } : { op: r.op, cols: r.cols });
     }
     const rows = [...byRow.values()].filter((e) => ctx.catalogue.has(e.table)); // others: tables the hub no longer syncs
-    const metas = await readMetas(tx, rows.filter((e) => !stamped.get(e.table)?.has(pkKey(e.pk))));
-    for (const [name, byKey] of stamped) {
-      let into = metas.get(name);
-      if (!into) metas.set(name, (into = new Map()));
-      for (const [key, meta] of byKey) into.set(key, meta);
-    }
+    const metas = await readMetas(tx, rows, stamped);
     const current = new Map<string, Map<string, RowValues>>();
     for (const name of metas.keys()) current.set(name, await tx.getRows(ctx.catalogue.get(name)!, rows.filter((e) => e.table === name).map((e) => e.pk)));
     const changes: Change[] = [];
