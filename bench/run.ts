@@ -17,7 +17,7 @@ import { snapshot } from './figures/snapshot.ts';
 import { versus } from './figures/versus.ts';
 import { wire } from './figures/wire.ts';
 import { describeMachine } from './machine.ts';
-import { parseOptions } from './options.ts';
+import { parseOptions, USAGE, type Options } from './options.ts';
 import { Progress } from './progress.ts';
 import { RESULTS_FILE, renderReport, writeResults, type Section } from './results.ts';
 import { cleanUpOnSignals } from './scope.ts';
@@ -33,10 +33,22 @@ const GROUPS: FigureGroup[] = [
   capture,
 ];
 
-const options = parseOptions(process.argv.slice(2));
-cleanUpOnSignals();
+/** A command line the bench cannot run: the reason and the usage, exit 2, before anything is created. */
+function refuse(message: string): never {
+  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const options = ((): Options => {
+  try {
+    return parseOptions(process.argv.slice(2));
+  } catch (e) {
+    return refuse((e as Error).message);
+  }
+})();
 const groups = GROUPS.filter((g) => !options.only || g.names.some((n) => options.only!.has(n)));
-if (groups.length === 0) throw new Error(`bench: --only names no figure (${[...options.only!].join(', ')}); see --help`);
+if (groups.length === 0) refuse(`bench: --only names no figure (${[...options.only!].join(', ')})`);
+cleanUpOnSignals();
 
 const started = Date.now();
 const machine = await describeMachine();

@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { median, medians } from '../../bench/stats.ts';
 import { countingProxy } from '../../bench/proxy.ts';
 import { costRow, limitRow, speedRow } from '../../bench/figures/figure.ts';
@@ -50,4 +52,21 @@ test('bench proxy: counts every byte both ways', async (t) => {
   socket.destroy();
   assert.equal(received, 1500);
   assert.deepEqual(proxy.counts(), { up: 1500, down: 1500 });
+});
+
+test('bench command line: a bad option gets its reason and the usage, exit 2, and nothing runs', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../bench/run.ts', import.meta.url)), ...args], { encoding: 'utf8' });
+  for (const [args, reason] of [
+    [['--rows', 'abc'], /^bench: --rows must be a positive integer, not abc\n/],
+    [['--hub', 'oracle'], /^bench: --hub must be mysql, postgres or both, not oracle\n/],
+    [['--only', 'nope'], /^bench: --only names no figure \(nope\)\n/],
+    [['--bogus'], /Unknown option '--bogus'/],
+  ] as const) {
+    const r = run([...args]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, reason);
+    assert.match(r.stderr, /npm run bench -- \[--quick\]/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    assert.equal(r.stdout, '');
+  }
 });
